@@ -1,0 +1,264 @@
+package http1
+
+import (
+	"bufio"
+	"io"
+)
+
+// Body reads a request body, de-chunking it when needed. It belongs to the
+// Reader and is reused for every request on the connection, so a handler
+// must not keep it past its return.
+type Body struct {
+	br  *bufio.Reader
+	req *Request
+
+	cont         io.Writer // where "100 Continue" goes
+	continueSent bool
+	started      bool // a Read has been attempted
+
+	chunked   bool
+	remaining int64 // bytes left in the body (sized) or the current chunk
+	total     int64 // bytes delivered so far
+	done      bool  // the body ended cleanly
+	err       error // a sticky framing or I/O error
+
+	limits       Limits
+	chunkScratch []byte
+	drainBuf     [512]byte
+}
+
+func (b *Body) reset(br *bufio.Reader, req *Request, limits Limits) {
+	b.br, b.req, b.limits = br, req, limits
+	b.continueSent, b.started, b.done, b.err = false, false, false, nil
+	b.total, b.remaining, b.chunked = 0, 0, false
+}
+
+// start arms the body once the head is known.
+func (b *Body) start() {
+	b.chunked = b.req.ContentLength < 0
+	b.remaining = max(b.req.ContentLength, 0)
+	b.done = b.req.ContentLength == 0
+}
+
+// Read implements io.Reader. The first Read sends "100 Continue" when the
+// client asked for it: the client has told us it will not send the body
+// until then, and a handler that never reads the body never invites it.
+func (b *Body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	if !b.started {
+		b.started = true
+		if err := b.sendContinue(); err != nil {
+			b.err = err
+			return 0, err
+		}
+	}
+	var n int
+	var err error
+	if b.chunked {
+		n, err = b.readChunked(p)
+	} else {
+		n, err = b.readSized(p)
+	}
+	b.total += int64(n)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *Body) sendContinue() error {
+	if !b.req.ExpectContinue || b.continueSent || b.cont == nil {
+		return nil
+	}
+	b.continueSent = true
+	if _, err := io.WriteString(b.cont, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+		return err
+	}
+	if f, ok := b.cont.(interface{ Flush() error }); ok {
+		return f.Flush()
+	}
+	return nil
+}
+
+func (b *Body) readSized(p []byte) (int, error) {
+	if int64(len(p)) > b.remaining {
+		p = p[:b.remaining]
+	}
+	n, err := b.br.Read(p)
+	b.remaining -= int64(n)
+	if b.remaining == 0 {
+		b.done = true
+		return n, io.EOF
+	}
+	if err == io.EOF {
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func (b *Body) readChunked(p []byte) (int, error) {
+	if b.remaining == 0 {
+		size, err := b.readChunkHeader()
+		if err != nil {
+			return 0, err
+		}
+		if size == 0 {
+			if err := readHeaderSection(b.br, &b.req.Trailer, &b.chunkScratch, b.limits.MaxHeaderBytes, b.limits.MaxHeaders); err != nil {
+				return 0, err
+			}
+			b.done = true
+			return 0, io.EOF
+		}
+		if b.total+size > b.limits.MaxBody {
+			return 0, ErrBodyTooLarge
+		}
+		b.remaining = size
+	}
+	if int64(len(p)) > b.remaining {
+		p = p[:b.remaining]
+	}
+	n, err := b.br.Read(p)
+	b.remaining -= int64(n)
+	if err == io.EOF {
+		return n, io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return n, err
+	}
+	if b.remaining == 0 {
+		if err := b.readChunkEnd(); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// maxChunkLine bounds a chunk-size line with its extensions; extensions
+// carry nothing we use, so they get little room.
+const maxChunkLine = 4 << 10
+
+// readChunkHeader parses "chunk-size [chunk-ext] CRLF" (RFC 9112 7.1).
+func (b *Body) readChunkHeader() (int64, error) {
+	line, err := readLine(b.br, &b.chunkScratch, maxChunkLine)
+	switch err {
+	case nil:
+	case io.EOF:
+		return 0, io.ErrUnexpectedEOF
+	case errHeaderTooLarge:
+		return 0, errorf(400, "chunk line too long")
+	default:
+		return 0, err
+	}
+	var size int64
+	i := 0
+	for ; i < len(line); i++ {
+		d := unhex(line[i])
+		if d < 0 {
+			break
+		}
+		if size > (1<<62)>>4 {
+			return 0, errorf(400, "chunk size overflows")
+		}
+		size = size<<4 | int64(d)
+	}
+	if i == 0 {
+		return 0, errorf(400, "malformed chunk size")
+	}
+	if !validChunkExt(line[i:]) {
+		return 0, errorf(400, "malformed chunk extension")
+	}
+	return size, nil
+}
+
+// validChunkExt accepts *( BWS ";" BWS name [ BWS "=" BWS value ] ), with
+// value a token or quoted-string; the extensions are then ignored.
+func validChunkExt(ext []byte) bool {
+	for _, c := range ext {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	ext = trimOWS(ext)
+	return len(ext) == 0 || ext[0] == ';'
+}
+
+func (b *Body) readChunkEnd() error {
+	crlf, err := b.br.Peek(2)
+	if err != nil {
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if crlf[0] != '\r' || crlf[1] != '\n' {
+		return errorf(400, "chunk data not followed by CRLF")
+	}
+	b.br.Discard(2)
+	return nil
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c - 'a' + 10)
+	case 'A' <= c && c <= 'F':
+		return int(c - 'A' + 10)
+	}
+	return -1
+}
+
+// Started reports whether anything has tried to read the body.
+func (b *Body) Started() bool { return b.started }
+
+// Done reports whether the body has been read to its clean end.
+func (b *Body) Done() bool { return b.done }
+
+// Err returns the error that stopped the body, if any.
+func (b *Body) Err() error { return b.err }
+
+// Unread reports how many body bytes are known to be left, or -1 when that
+// is unknown (a chunked body not yet finished).
+func (b *Body) Unread() int64 {
+	switch {
+	case b.done:
+		return 0
+	case b.chunked:
+		return -1
+	}
+	return b.remaining
+}
+
+// Drain reads and discards what is left of the body, up to limit bytes,
+// so the connection can carry the next request. It reports whether the
+// body ended within the limit. A client that was waiting for 100 Continue
+// and never got it has sent no body; the connection cannot be reused then
+// because we cannot know whether it will, so Drain reports false.
+func (b *Body) Drain(limit int64) bool {
+	if b.done {
+		return true
+	}
+	if b.err != nil || (b.req.ExpectContinue && !b.continueSent) {
+		return false
+	}
+	if u := b.Unread(); u > limit {
+		return false
+	}
+	for drained := int64(0); drained <= limit; {
+		n, err := b.Read(b.drainBuf[:])
+		drained += int64(n)
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return false
+}
