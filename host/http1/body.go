@@ -235,6 +235,20 @@ func (b *Body) Unread() int64 {
 	return b.remaining
 }
 
+// Drainable reports whether Drain(limit) may succeed: false when the body
+// already failed, when the client still waits for 100 Continue, or when
+// more than limit bytes are known to remain. A chunked body's length is
+// unknown until read, so it counts as drainable.
+func (b *Body) Drainable(limit int64) bool {
+	switch {
+	case b.done:
+		return true
+	case b.err != nil, b.req.ExpectContinue && !b.continueSent:
+		return false
+	}
+	return b.Unread() <= limit
+}
+
 // Drain reads and discards what is left of the body, up to limit bytes,
 // so the connection can carry the next request. It reports whether the
 // body ended within the limit. A client that was waiting for 100 Continue
@@ -244,10 +258,7 @@ func (b *Body) Drain(limit int64) bool {
 	if b.done {
 		return true
 	}
-	if b.err != nil || (b.req.ExpectContinue && !b.continueSent) {
-		return false
-	}
-	if u := b.Unread(); u > limit {
+	if !b.Drainable(limit) {
 		return false
 	}
 	for drained := int64(0); drained <= limit; {

@@ -37,7 +37,8 @@ var DefaultLimits = Limits{
 	MaxBody:        64 << 20,
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with zero fields set from DefaultLimits.
+func (l Limits) WithDefaults() Limits {
 	if l.MaxRequestLine <= 0 {
 		l.MaxRequestLine = DefaultLimits.MaxRequestLine
 	}
@@ -194,15 +195,16 @@ type Reader struct {
 // NewReader returns a Reader over br. The 100-continue interim response,
 // when a client asks for one, is written to cont.
 func NewReader(br *bufio.Reader, cont io.Writer, limits Limits) *Reader {
-	r := &Reader{br: br, limits: limits.withDefaults()}
+	r := &Reader{br: br, limits: limits.WithDefaults()}
 	r.body.cont = cont
 	return r
 }
 
 // Reset points the Reader at a new connection.
-func (r *Reader) Reset(br *bufio.Reader, cont io.Writer) {
+func (r *Reader) Reset(br *bufio.Reader, cont io.Writer, limits Limits) {
 	r.br = br
 	r.body.cont = cont
+	r.limits = limits.WithDefaults()
 }
 
 // Buffered reports whether bytes of a following request have already

@@ -39,6 +39,8 @@ type ResponseWriter struct {
 	length      int64 // declared Content-Length, or -1
 	written     int64
 	close       bool
+	maxDrain    int64
+	stopping    *atomic.Bool
 	err         error
 }
 
@@ -81,6 +83,16 @@ func (w *ResponseWriter) SetClose() {
 	}
 }
 
+// CloseWhen makes every response announce Connection: close when stopping
+// is set as its header is written, so that clients of a server that is
+// shutting down learn it from the responses already in flight.
+func (w *ResponseWriter) CloseWhen(stopping *atomic.Bool) { w.stopping = stopping }
+
+// SetDrainLimit tells the writer how much unread request body the server
+// will discard to keep the connection; a response to a request with more
+// left unread announces Connection: close.
+func (w *ResponseWriter) SetDrainLimit(n int64) { w.maxDrain = n }
+
 // SetContentLength declares the body length.
 func (w *ResponseWriter) SetContentLength(n int64) {
 	var buf [20]byte
@@ -105,6 +117,10 @@ func (w *ResponseWriter) WriteHeader(status int) {
 	w.wroteHeader = true
 	w.status = status
 	w.decideFraming()
+	if w.stopping != nil && w.stopping.Load() ||
+		w.req.Body != nil && !w.req.Body.Drainable(w.maxDrain) {
+		w.close = true
+	}
 
 	w.bw.WriteString(statusLine(status))
 	h := &w.header
