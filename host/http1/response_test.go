@@ -1,0 +1,176 @@
+package http1
+
+import (
+	"bufio"
+	"bytes"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// respond parses raw as a request, lets handle answer it, and returns the
+// bytes written to the wire.
+func respond(t *testing.T, raw string, handle func(w *ResponseWriter)) string {
+	t.Helper()
+	req, _, err := parse(t, raw, Limits{})
+	require.NoError(t, err)
+	var out bytes.Buffer
+	w := NewResponseWriter(bufio.NewWriter(&out), &out)
+	w.Reset(req)
+	handle(w)
+	w.Finish()
+	return out.String()
+}
+
+func readResp(t *testing.T, wire, method string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(wire)), &http.Request{Method: method})
+	require.NoError(t, err)
+	var body bytes.Buffer
+	body.ReadFrom(resp.Body)
+	return resp, body.String()
+}
+
+func TestResponseFraming(t *testing.T) {
+	hello := func(w *ResponseWriter) { w.WriteString("hello") }
+	sized := func(w *ResponseWriter) { w.SetContentLength(5); w.WriteString("hello") }
+	tests := []struct {
+		name, request string
+		handle        func(*ResponseWriter)
+		want          []string // substrings of the wire
+		absent        []string
+	}{
+		{"chunked when length unknown", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", hello,
+			[]string{"HTTP/1.1 200 OK\r\n", "Transfer-Encoding: chunked\r\n", "\r\n5\r\nhello\r\n0\r\n\r\n"}, []string{"Connection:"}},
+		{"content-length when declared", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", sized,
+			[]string{"Content-Length: 5\r\n", "\r\n\r\nhello"}, []string{"Transfer-Encoding"}},
+		{"http/1.0 body delimited by close", "GET / HTTP/1.0\r\n\r\n", hello,
+			[]string{"Connection: close\r\n", "\r\n\r\nhello"}, []string{"Transfer-Encoding"}},
+		{"http/1.0 keep-alive acknowledged", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", sized,
+			[]string{"Connection: keep-alive\r\n"}, nil},
+		{"head has length but no body", "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n", sized,
+			[]string{"Content-Length: 5\r\n"}, []string{"hello"}},
+		{"204 has no body", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", func(w *ResponseWriter) { w.WriteHeader(204); w.WriteString("x") },
+			[]string{"HTTP/1.1 204 No Content\r\n"}, []string{"Transfer-Encoding", "Content-Length", "\r\nx"}},
+		{"304 has no body", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", func(w *ResponseWriter) { w.SetContentLength(5); w.WriteHeader(304) },
+			[]string{"HTTP/1.1 304 Not Modified\r\n"}, []string{"Content-Length"}},
+		{"date and server", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", sized,
+			[]string{"\r\nDate: ", " GMT\r\n", "\r\nServer: wasmhttpd\r\n"}, nil},
+		{"empty handler gets empty 200", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", func(*ResponseWriter) {},
+			[]string{"HTTP/1.1 200 OK\r\n", "Content-Length: 0\r\n"}, nil},
+		{"handler's hop-by-hop fields replaced", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", func(w *ResponseWriter) {
+			w.Header().Set("Transfer-Encoding", "gzip")
+			w.Header().Set("Connection", "upgrade")
+			sized(w)
+		}, []string{"Content-Length: 5"}, []string{"gzip", "upgrade"}},
+		{"header injection dropped", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", func(w *ResponseWriter) {
+			w.Header().Set("X-Evil", "a\r\nSet-Cookie: x=1")
+			sized(w)
+		}, []string{"hello"}, []string{"Set-Cookie", "X-Evil"}},
+		{"interim response", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", func(w *ResponseWriter) {
+			w.Header().Set("Link", "</s.css>; rel=preload")
+			w.WriteHeader(103)
+			sized(w)
+		}, []string{"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\n"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wire := respond(t, tt.request, tt.handle)
+			for _, s := range tt.want {
+				assert.Contains(t, wire, s)
+			}
+			for _, s := range tt.absent {
+				assert.NotContains(t, wire, s)
+			}
+		})
+	}
+}
+
+func TestWritePastLengthRefused(t *testing.T) {
+	var err error
+	wire := respond(t, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", func(w *ResponseWriter) {
+		w.SetContentLength(3)
+		_, err = w.WriteString("hello")
+	})
+	assert.ErrorIs(t, err, ErrBodyOverflow)
+	_, body := readResp(t, wire, "GET")
+	assert.Equal(t, "hel", body)
+}
+
+func TestShortBodyReported(t *testing.T) {
+	req, _, err := parse(t, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", Limits{})
+	require.NoError(t, err)
+	var out bytes.Buffer
+	w := NewResponseWriter(bufio.NewWriter(&out), &out)
+	w.Reset(req)
+	w.SetContentLength(10)
+	w.WriteString("abc")
+	assert.ErrorIs(t, w.Finish(), ErrShortBody)
+}
+
+func TestFileBodies(t *testing.T) {
+	dir := t.TempDir()
+	for _, size := range []int{100, 100 << 10} {
+		data := bytes.Repeat([]byte("0123456789"), size/10)
+		name := filepath.Join(dir, "f")
+		require.NoError(t, os.WriteFile(name, data, 0o644))
+		f, err := os.Open(name)
+		require.NoError(t, err)
+		wire := respond(t, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", func(w *ResponseWriter) {
+			w.SetContentLength(int64(size))
+			n, err := w.ReadFrom(f)
+			assert.NoError(t, err)
+			assert.Equal(t, int64(size), n)
+		})
+		f.Close()
+		resp, body := readResp(t, wire, "GET")
+		assert.Equal(t, int64(size), resp.ContentLength)
+		assert.Equal(t, string(data), body)
+	}
+}
+
+func TestErrorResponse(t *testing.T) {
+	wire := respond(t, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", func(w *ResponseWriter) {
+		w.Header().Set("ETag", `"x"`)
+		w.Error(404, "no such file: /x")
+	})
+	resp, body := readResp(t, wire, "GET")
+	assert.Equal(t, 404, resp.StatusCode)
+	assert.Equal(t, "no such file: /x\n", body)
+	assert.Equal(t, "text/plain; charset=utf-8", resp.Header.Get("Content-Type"))
+	assert.Empty(t, resp.Header.Get("ETag"), "fields meant for a success are dropped")
+}
+
+func BenchmarkParseAndRespond(b *testing.B) {
+	raw := "GET /index.html HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: bench/1.0\r\n" +
+		"Accept: */*\r\nAccept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n\r\n"
+	src := strings.NewReader("")
+	br := bufio.NewReader(src)
+	bw := bufio.NewWriter(discard{})
+	r := NewReader(br, bw, Limits{})
+	w := NewResponseWriter(bw, discard{})
+	var req Request
+	body := bytes.Repeat([]byte("x"), 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		src.Reset(raw)
+		br.Reset(src)
+		if err := r.ReadRequest(&req); err != nil {
+			b.Fatal(err)
+		}
+		w.Reset(&req)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.SetContentLength(int64(len(body)))
+		w.Write(body)
+		w.Finish()
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
