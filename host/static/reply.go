@@ -1,0 +1,74 @@
+package static
+
+import (
+	"sync"
+
+	"wasmhttpd/host/http1"
+)
+
+// refuseWith sends a plain-text refusal like ResponseWriter.Error, plus
+// the given header fields (name, value pairs). Error starts from an empty
+// header, yet some refusals are defined by a field: Allow on 405 (RFC 9110
+// 15.5.6), Content-Range on 416 (15.5.17), Location on a redirect.
+func refuseWith(w *http1.ResponseWriter, status int, msg string, fields ...string) {
+	if w.HeaderWritten() {
+		w.SetClose()
+		return
+	}
+	h := w.Header()
+	h.Reset()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	for i := 0; i+1 < len(fields); i += 2 {
+		h.Set(fields[i], fields[i+1])
+	}
+	w.SetContentLength(int64(len(msg) + 1))
+	w.WriteHeader(status)
+	w.WriteString(msg)
+	w.WriteString("\n")
+}
+
+// scratch is the per-request working memory: the decoded path, a second
+// path for index and sidecar names, the open files, a formatting buffer
+// for header values and a copy buffer. It is pooled, so that serving a
+// file allocates nothing of its own once the pool is warm.
+type scratch struct {
+	path  []byte // decoded path relative to the root
+	name  []byte // derived paths: index files, sidecars, NUL-terminated copies
+	cpath []byte // NUL-terminated path for system calls
+	val   [128]byte
+	main  file
+	side  file
+	rd    preader
+	buf   []byte // copy and compression buffer, allocated on first use
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &scratch{
+		path:  make([]byte, 0, 256),
+		name:  make([]byte, 0, 256),
+		cpath: make([]byte, 0, 256),
+	}
+}}
+
+func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+// maxPooledPath keeps a request with a freak 8 KiB path from pinning that
+// much memory in the pool forever.
+const maxPooledPath = 4 << 10
+
+func putScratch(s *scratch) {
+	if cap(s.path) > maxPooledPath || cap(s.name) > maxPooledPath || cap(s.cpath) > maxPooledPath {
+		return
+	}
+	s.main, s.side, s.rd = file{}, file{}, preader{}
+	scratchPool.Put(s)
+}
+
+// copyBuf returns the scratch's copy buffer, allocating it the first time.
+func (s *scratch) copyBuf() []byte {
+	if s.buf == nil {
+		s.buf = make([]byte, 32<<10)
+	}
+	return s.buf
+}
