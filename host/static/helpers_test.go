@@ -139,6 +139,19 @@ func serveLimits(t testing.TB, h http1.Handler, raw string, limits http1.Limits)
 	return result{Response: resp, body: string(body), wire: wire, cont: cont.String(), readErr: req.Body.Err()}
 }
 
+// parseRequest parses a GET with the given header lines.
+func parseRequest(t testing.TB, headers ...string) *http1.Request {
+	t.Helper()
+	raw := "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Join(headers, "\r\n")
+	if len(headers) > 0 {
+		raw += "\r\n"
+	}
+	r := http1.NewReader(bufio.NewReader(strings.NewReader(raw+"\r\n")), io.Discard, http1.Limits{})
+	req := new(http1.Request)
+	require.NoError(t, r.ReadRequest(req))
+	return req
+}
+
 // get is serve for a bodiless request with extra header lines
 // ("Name: value").
 func get(t testing.TB, h http1.Handler, method, target string, headers ...string) result {
