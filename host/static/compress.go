@@ -79,8 +79,11 @@ func parseAcceptEncoding(h *http1.Header) (ae acceptEncoding, present bool) {
 }
 
 // quality is how acceptable c is: its own weight, else the weight of
-// "*", else (RFC 9110 12.5.3) acceptable for identity and not for the
-// rest.
+// "*", else not acceptable — except identity, which RFC 9110 12.5.3
+// makes acceptable unless excluded. The RFC gives that implicit
+// acceptance no weight; it gets the lowest (0.001), so that a client
+// listing only weighted codings ("gzip;q=0.5") gets one of them rather
+// than the identity it never asked for.
 func (ae *acceptEncoding) quality(c coding) int {
 	switch {
 	case ae.q[c] >= 0:
@@ -88,7 +91,7 @@ func (ae *acceptEncoding) quality(c coding) int {
 	case ae.star >= 0:
 		return ae.star
 	case c == codingIdentity:
-		return 1000
+		return 1
 	}
 	return 0
 }
