@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"wasmhttpd/host/http1"
@@ -286,7 +287,9 @@ func appendListingHTML(b []byte, rel []byte, entries []entry, o listOrder) []byt
 		b = append(b, "<tr><td class=\"n\"><a href=\""...)
 		b = append(b, e.URL...) // only unreserved bytes and %XX: safe in an attribute
 		b = append(b, "\">"...)
-		b = append(b, html.EscapeString(e.Name)...)
+		// A name that is not UTF-8 shows U+FFFD where its bad bytes are
+		// (the page says charset=utf-8); its link keeps the real bytes.
+		b = append(b, html.EscapeString(strings.ToValidUTF8(e.Name, "\uFFFD"))...)
 		if e.Dir {
 			b = append(b, '/')
 		}
