@@ -285,7 +285,7 @@ func appendListingHTML(b []byte, rel []byte, entries []entry, o listOrder) []byt
 	}
 	for _, e := range entries {
 		b = append(b, "<tr><td class=\"n\"><a href=\""...)
-		b = append(b, e.URL...) // only unreserved bytes and %XX: safe in an attribute
+		b = append(b, e.URL...) // no '"', '&', '<' or '>': safe in an attribute
 		b = append(b, "\">"...)
 		// A name that is not UTF-8 shows U+FFFD where its bad bytes are
 		// (the page says charset=utf-8); its link keeps the real bytes.

@@ -58,7 +58,7 @@ func TestListingHTML(t *testing.T) {
 	opened := 0
 	for _, l := range links[3:] {
 		href := l[1]
-		assert.Regexp(t, `^[A-Za-z0-9._~%-]+$`, href, "only unreserved bytes and escapes")
+		assert.Regexp(t, `^[A-Za-z0-9._~%!$'()*+,=@-]+$`, href, "only safe bytes and escapes")
 		file := get(t, h, "GET", "/list/"+href)
 		require.Equal(t, 200, file.StatusCode, href)
 		for i, n := range names {

@@ -121,18 +121,22 @@ func unhex(c byte) int {
 	return -1
 }
 
-// unreserved marks the bytes a path segment may carry unescaped. Only RFC
-// 3986's unreserved set is left alone: a ':' in a relative reference would
-// read as a scheme, and '&', ';', '=' and friends mean things to someone
-// somewhere. Escaping more than needed is always correct.
-var unreserved = func() (t [256]bool) {
+// segmentSafe marks the bytes a path segment may carry unescaped:
+// RFC 3986's unreserved set and the sub-delimiters and '@' that pchar
+// allows, so "post(1).txt" stays readable. Three pchars are escaped all
+// the same: ':' (in a relative link, "a:b" would read as a scheme), '&'
+// (an HTML entity start inside href) and ';' (path parameters to some
+// software). Escaping more than needed is always correct.
+var segmentSafe = func() (t [256]bool) {
 	for c := 'a'; c <= 'z'; c++ {
 		t[c], t[c-'a'+'A'] = true, true
 	}
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
-	t['-'], t['.'], t['_'], t['~'] = true, true, true, true
+	for _, c := range "-._~!$'()*+,=@" {
+		t[c] = true
+	}
 	return t
 }()
 
@@ -140,7 +144,7 @@ var unreserved = func() (t [256]bool) {
 func appendEscaped(dst []byte, name []byte) []byte {
 	const hex = "0123456789ABCDEF"
 	for _, c := range name {
-		if unreserved[c] {
+		if segmentSafe[c] {
 			dst = append(dst, c)
 		} else {
 			dst = append(dst, '%', hex[c>>4], hex[c&15])

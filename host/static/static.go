@@ -232,7 +232,7 @@ func (h *Handler) Serve(ex *http1.Exchange) {
 		case "POST":
 			h.servePost(ex, s, rel, dirSlash)
 		default:
-			h.serveDelete(ex, s, rel)
+			h.serveDelete(ex, s, rel, dirSlash)
 		}
 	default:
 		refuseWith(w, 405, "method not allowed: "+req.Method, "Allow", h.allow)

@@ -425,7 +425,7 @@ func splitExt(base string) (stem, ext string) {
 // serveDelete removes the file (or empty directory) at rel: 204, or 404
 // when missing, 409 for a directory that is not empty, 403 for the root.
 // A symbolic link is removed itself, never its target.
-func (h *Handler) serveDelete(ex *http1.Exchange, s *scratch, rel []byte) {
+func (h *Handler) serveDelete(ex *http1.Exchange, s *scratch, rel []byte, dirSlash bool) {
 	w := ex.Response
 	if len(rel) == 1 && rel[0] == '.' {
 		w.Error(403, "the document root cannot be deleted")
@@ -440,6 +440,10 @@ func (h *Handler) serveDelete(ex *http1.Exchange, s *scratch, rel []byte) {
 	if err != nil {
 		status, reason := h.openStatus(err)
 		w.Error(status, reason+": "+string(ex.Request.Path))
+		return
+	}
+	if dirSlash && !fi.IsDir() {
+		w.Error(404, "no such directory: "+string(ex.Request.Path))
 		return
 	}
 	if hasPreconditions(ex.Request) {
