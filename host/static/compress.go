@@ -235,7 +235,7 @@ var gzipWriters = sync.Pool{New: func() any {
 // exact length; larger files stream out chunked. A measured length lets
 // the response carry Content-Length (keep-alive for HTTP/1.0 clients,
 // progress bars) and costs nothing in CPU: see BenchmarkGzip.
-const bufferedGzipMax = 64 << 10
+var bufferedGzipMax int64 = 64 << 10
 
 var gzipBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -257,7 +257,7 @@ func (h *Handler) serveGzip(ex *http1.Exchange, s *scratch, f *file) {
 	if f.size <= bufferedGzipMax {
 		out := gzipBuffers.Get().(*bytes.Buffer)
 		defer func() {
-			if out.Cap() <= 2*bufferedGzipMax {
+			if out.Cap() <= 256<<10 {
 				gzipBuffers.Put(out)
 			}
 		}()

@@ -21,49 +21,74 @@ const (
 // for sendfile to pay for it (os.File costs allocations, a finalizer and
 // fcntl calls that a 1 KiB body does not need).
 type file struct {
-	fd    int
-	osf   *os.File
-	open  bool
-	kind  fileKind
-	ino   uint64
-	size  int64
-	mtime int64 // nanoseconds since the epoch
+	fd     int
+	osf    *os.File
+	cached *cachedFD // the descriptor belongs to the open-file cache
+	open   bool
+	kind   fileKind
+	dev    uint64
+	ino    uint64
+	size   int64
+	mtime  int64 // nanoseconds since the epoch
 }
 
 func (f *file) close() {
 	if !f.open {
 		return
 	}
-	if f.osf != nil {
+	switch {
+	case f.cached != nil:
+		f.cached.release()
+	case f.osf != nil:
 		f.osf.Close()
-	} else {
+	default:
 		syscall.Close(f.fd)
 	}
-	f.open, f.osf = false, nil
+	f.open, f.osf, f.cached = false, nil, nil
 }
 
 // openAt opens name, a path relative to the root as resolve returns it,
 // and stats it. Containment is the kernel's (openat2 RESOLVE_BENEATH) or
 // os.Root's business; either refuses a symbolic link that leaves the root.
 func (h *Handler) openAt(s *scratch, name []byte, f *file) error {
-	if h.rootFD >= 0 {
-		s.cpath = append(append(s.cpath[:0], name...), 0)
-		fd, err := openBeneath(h.rootFD, &s.cpath[0])
-		if err != nil {
-			return err
-		}
-		f.fd, f.osf = fd, nil
-	} else {
+	f.cached = nil
+	if h.rootFD < 0 {
 		osf, err := h.root.OpenFile(string(name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return err
 		}
-		f.fd, f.osf = int(osf.Fd()), osf
+		f.fd, f.osf, f.open = int(osf.Fd()), osf, true
+		if err := statFD(f); err != nil {
+			f.close()
+			return err
+		}
+		return nil
 	}
-	f.open = true
+
+	s.cpath = append(append(s.cpath[:0], name...), 0)
+	if h.cache != nil {
+		if e := h.cache.acquire(name); e != nil {
+			// Revalidate: the path must still name the inode we hold.
+			err := statAt(h.rootFD, &s.cpath[0], f)
+			if err == nil && f.kind == kindRegular && f.dev == e.dev && f.ino == e.ino && f.size <= smallBody {
+				f.fd, f.osf, f.cached, f.open = e.fd, nil, e, true
+				return nil
+			}
+			h.cache.drop(name, e)
+			e.release()
+		}
+	}
+	fd, err := openBeneath(h.rootFD, &s.cpath[0])
+	if err != nil {
+		return err
+	}
+	f.fd, f.osf, f.open = fd, nil, true
 	if err := statFD(f); err != nil {
 		f.close()
 		return err
+	}
+	if h.cache != nil && f.kind == kindRegular && f.size <= smallBody {
+		f.cached = h.cache.insert(name, fd, f.dev, f.ino)
 	}
 	return nil
 }
@@ -78,7 +103,7 @@ const smallBody = 4 << 10
 // reader for small bodies, the file itself (positioned at off) for large
 // ones, which is what makes ResponseWriter.ReadFrom use sendfile.
 func (s *scratch) bodyReader(f *file, off, n int64) (io.Reader, error) {
-	if n <= smallBody {
+	if n <= smallBody || f.cached != nil {
 		s.rd = preader{fd: f.fd, off: off, end: off + n}
 		return &s.rd, nil
 	}

@@ -95,6 +95,7 @@ var DefaultCompressTypes = []string{
 type Handler struct {
 	root   *os.Root // writes, listings, and the fallback for reads
 	rootFD int      // the root directory for openat2; -1 when unused
+	cache  *fdCache // small files kept open; nil without openat2 and fstatat
 	escape error    // os.Root's (unexported) error for an escaping path
 
 	index         []string

@@ -63,10 +63,17 @@ func (h *Handler) openRootFD(root string) error {
 	}
 	syscall.Close(probe)
 	h.rootFD = fd
+	if sysStatAt != 0 {
+		h.cache = newFDCache()
+	}
 	return nil
 }
 
 func (h *Handler) closeRootFD() {
+	if h.cache != nil {
+		h.cache.close()
+		h.cache = nil
+	}
 	if h.rootFD >= 0 {
 		syscall.Close(h.rootFD)
 		h.rootFD = -1
@@ -79,6 +86,28 @@ func statFD(f *file) error {
 	if err := syscall.Fstat(f.fd, &st); err != nil {
 		return err
 	}
+	fillStat(f, &st)
+	return nil
+}
+
+// statAt fills f's identity from fstatat(2) of the NUL-terminated path
+// relative to dirfd, following symbolic links. It is for revalidating a
+// cached descriptor only: it does not confine the path to dirfd.
+func statAt(dirfd int, path *byte, f *file) error {
+	if sysStatAt == 0 {
+		return syscall.ENOSYS
+	}
+	var st syscall.Stat_t
+	_, _, e := syscall.Syscall6(sysStatAt, uintptr(dirfd), uintptr(unsafe.Pointer(path)),
+		uintptr(unsafe.Pointer(&st)), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	fillStat(f, &st)
+	return nil
+}
+
+func fillStat(f *file, st *syscall.Stat_t) {
 	switch st.Mode & syscall.S_IFMT {
 	case syscall.S_IFREG:
 		f.kind = kindRegular
@@ -87,10 +116,10 @@ func statFD(f *file) error {
 	default:
 		f.kind = kindOther
 	}
+	f.dev = uint64(st.Dev)
 	f.ino = uint64(st.Ino)
 	f.size = st.Size
 	f.mtime = int64(st.Mtim.Sec)*1e9 + int64(st.Mtim.Nsec)
-	return nil
 }
 
 // statInfo fills f's identity from a FileInfo (as os.Root.Stat returns).
@@ -104,8 +133,8 @@ func statInfo(fi os.FileInfo, f *file) {
 	}
 	f.size = fi.Size()
 	f.mtime = fi.ModTime().UnixNano()
-	f.ino = 0
+	f.dev, f.ino = 0, 0
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		f.ino = uint64(st.Ino)
+		f.dev, f.ino = uint64(st.Dev), uint64(st.Ino)
 	}
 }

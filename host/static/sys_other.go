@@ -14,6 +14,8 @@ func openBeneath(int, *byte) (int, error) { return -1, syscall.ENOSYS }
 
 func (h *Handler) openRootFD(string) error { return nil }
 
+func statAt(int, *byte, *file) error { return syscall.ENOSYS }
+
 func (h *Handler) closeRootFD() {}
 
 // statFD fills f's identity from the portable FileInfo; the inode is
@@ -31,7 +33,7 @@ func statFD(f *file) error {
 	default:
 		f.kind = kindOther
 	}
-	f.ino = 0
+	f.dev, f.ino = 0, 0
 	f.size = fi.Size()
 	f.mtime = fi.ModTime().UnixNano()
 	return nil
@@ -48,5 +50,5 @@ func statInfo(fi os.FileInfo, f *file) {
 	}
 	f.size = fi.Size()
 	f.mtime = fi.ModTime().UnixNano()
-	f.ino = 0
+	f.dev, f.ino = 0, 0
 }
