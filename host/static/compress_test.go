@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"wasmhttpd/host/http1"
 )
 
 func gunzip(t *testing.T, s string) string {
@@ -127,6 +129,21 @@ func TestGzipOnTheFly(t *testing.T) {
 		assert.Equal(t, 200, res.StatusCode, "the gzip ETag does not validate the identity representation")
 		res = get(t, h, "GET", "/css/site.css", "Accept-Encoding: gzip", "If-None-Match: "+plain.Header.Get("ETag"))
 		assert.Equal(t, 200, res.StatusCode, "nor the identity ETag the gzip one")
+	})
+
+	t.Run("a Vary set before the handler is kept, not repeated", func(t *testing.T) {
+		pre := http1.HandlerFunc(func(ex *http1.Exchange) {
+			ex.Response.Header().Set("Vary", "Cookie, accept-encoding")
+			h.Serve(ex)
+		})
+		res := get(t, pre, "GET", "/css/site.css", "Accept-Encoding: gzip")
+		assert.Equal(t, []string{"Cookie, accept-encoding"}, res.Header.Values("Vary"))
+		pre = http1.HandlerFunc(func(ex *http1.Exchange) {
+			ex.Response.Header().Set("Vary", "Cookie")
+			h.Serve(ex)
+		})
+		res = get(t, pre, "GET", "/css/site.css", "Accept-Encoding: gzip")
+		assert.Equal(t, []string{"Cookie", "Accept-Encoding"}, res.Header.Values("Vary"))
 	})
 
 	t.Run("range disables on-the-fly gzip", func(t *testing.T) {

@@ -144,7 +144,9 @@ func matchETags(h *http1.Header, name string, etag []byte, weak bool) bool {
 // preconditions evaluates the conditional fields of req against the
 // target's current state in the order of RFC 9110 13.2.2, and returns 0
 // to go on, 304 or 412. exists is false for a PUT to a new name; etag and
-// mtime (Unix seconds) are then ignored.
+// mtime (Unix seconds) are then ignored. mtime < 0 says the resource has
+// no modification date (a listing), so the date conditions are ignored
+// as RFC 9110 13.1.3 and 13.1.4 require.
 //
 //  1. If-Match (strong comparison; "*" means "exists") else
 //     If-Unmodified-Since: false → 412.
@@ -159,7 +161,7 @@ func preconditions(req *http1.Request, exists bool, etag []byte, mtime int64) in
 		if !exists || !matchETags(h, "If-Match", etag, false) {
 			return 412
 		}
-	} else if v := h.Get("If-Unmodified-Since"); v != nil && exists {
+	} else if v := h.Get("If-Unmodified-Since"); v != nil && exists && mtime >= 0 {
 		if date, ok := parseHTTPDate(v); ok && mtime > date {
 			return 412
 		}
@@ -171,7 +173,7 @@ func preconditions(req *http1.Request, exists bool, etag []byte, mtime int64) in
 			}
 			return 412
 		}
-	} else if v := h.Get("If-Modified-Since"); v != nil && read && exists {
+	} else if v := h.Get("If-Modified-Since"); v != nil && read && exists && mtime >= 0 {
 		if date, ok := parseHTTPDate(v); ok && mtime <= date {
 			return 304
 		}

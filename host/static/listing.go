@@ -212,8 +212,8 @@ func (h *Handler) serveListing(ex *http1.Exchange, s *scratch, rel []byte) {
 	etag := appendBodyETag(s.val[:0], body)
 	hdr.AddBytes([]byte("ETag"), etag)
 	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("Vary", "Accept")
-	switch preconditions(req, true, etag, 0) {
+	addVary(hdr, "Accept")
+	switch preconditions(req, true, etag, -1) {
 	case 304:
 		w.WriteHeader(304)
 		return

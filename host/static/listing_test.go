@@ -185,6 +185,8 @@ func TestListingValidators(t *testing.T) {
 
 	again := get(t, h, "GET", "/list/", "If-None-Match: "+etag)
 	assert.Equal(t, 304, again.StatusCode)
+	dated := get(t, h, "GET", "/list/", "If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT")
+	assert.Equal(t, 200, dated.StatusCode, "no Last-Modified, so dates are ignored")
 
 	// Rewriting a file in place leaves the directory's mtime alone but
 	// changes the listing, and so its ETag.

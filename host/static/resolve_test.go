@@ -1,6 +1,9 @@
 package static
 
 import (
+	"bufio"
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"wasmhttpd/host/http1"
 )
 
 func TestResolve(t *testing.T) {
@@ -187,6 +192,56 @@ func FuzzResolve(f *testing.F) {
 		joined := filepath.Join(root, s)
 		if joined != root && !strings.HasPrefix(joined, root+"/") {
 			t.Fatalf("%q escapes: %q", p, joined)
+		}
+	})
+}
+
+// FuzzServePath sends arbitrary request paths through the whole handler
+// over a root with links pointing out of it: no response may carry the
+// bytes of the file outside, and none may be a 500.
+func FuzzServePath(f *testing.F) {
+	base := f.TempDir()
+	root := filepath.Join(base, "www")
+	write(f, base, "secret.txt", "TOP-SECRET")
+	write(f, root, "a/b.txt", "b")
+	write(f, root, "index.html", "home")
+	if err := os.Symlink(filepath.Join(base, "secret.txt"), filepath.Join(root, "abs")); err != nil {
+		f.Fatal(err)
+	}
+	if err := os.Symlink("../../secret.txt", filepath.Join(root, "a", "rel")); err != nil {
+		f.Fatal(err)
+	}
+	if err := os.Symlink("..", filepath.Join(root, "a", "up")); err != nil {
+		f.Fatal(err)
+	}
+	h, err := New(Config{Root: root, Listing: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { h.Close() })
+	for _, seed := range []string{"/a/b.txt", "/abs", "/a/rel", "/a/up/up/secret.txt", "/a/up/a/up/abs", "/%2e%2e/secret.txt"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if strings.ContainsAny(p, " \r\n") {
+			return
+		}
+		raw := "GET " + p + " HTTP/1.1\r\nHost: a\r\n\r\n"
+		r := http1.NewReader(bufio.NewReader(strings.NewReader(raw)), io.Discard, http1.Limits{})
+		var req http1.Request
+		if r.ReadRequest(&req) != nil || req.Form != http1.OriginForm {
+			return
+		}
+		var out bytes.Buffer
+		w := http1.NewResponseWriter(bufio.NewWriter(&out), &out)
+		w.Reset(&req)
+		h.Serve(&http1.Exchange{Request: &req, Response: w})
+		w.Finish()
+		if strings.Contains(out.String(), "TOP-SECRET") {
+			t.Fatalf("%q leaked the outside file:\n%s", p, out.String())
+		}
+		if w.Status() >= 500 {
+			t.Fatalf("%q: status %d:\n%s", p, w.Status(), out.String())
 		}
 	})
 }

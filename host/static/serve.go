@@ -129,7 +129,7 @@ func (h *Handler) serveFile(ex *http1.Exchange, s *scratch, rel []byte, f *file)
 		// The response depends on Accept-Encoding even when this one is
 		// not compressed: a cache must not hand it to the next client
 		// unchanged (nor the gzip one to a client without gzip).
-		hdr.Set("Vary", "Accept-Encoding")
+		addVary(hdr, "Accept-Encoding")
 	}
 
 	switch preconditions(req, true, etag, mtime) {
@@ -179,4 +179,12 @@ func (h *Handler) serveFile(ex *http1.Exchange, s *scratch, rel []byte, f *file)
 		return
 	}
 	w.ReadFrom(body)
+}
+
+// addVary adds token to Vary unless it is there already: a policy that ran
+// before the handler may have set Vary for its own reasons.
+func addVary(hdr *http1.Header, token string) {
+	if !hdr.HasToken("Vary", token) {
+		hdr.Add("Vary", token)
+	}
 }
