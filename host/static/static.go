@@ -4,11 +4,15 @@
 // and precompressed sidecars), directory listings in HTML and JSON, and,
 // when enabled, atomic PUT, POST and DELETE.
 //
-// The package is Linux-only: file bodies go out by sendfile, and the hot
-// path opens files with openat2(2) and RESOLVE_BENEATH so that the kernel
-// itself refuses any escape from the root in one system call. Where
-// openat2 is unavailable (old kernels, restrictive seccomp profiles) it
-// falls back to os.Root, which enforces the same containment in user space.
+// It is built for Linux. The hot path opens files with openat2(2) and
+// RESOLVE_BENEATH, so that the kernel itself refuses any escape from the
+// root in one system call; keeps small files open between requests,
+// revalidating each use by inode (see fdCache); reads small bodies with
+// pread into the connection's buffer and hands large ones to sendfile.
+// Where openat2 is unavailable (old kernels, restrictive seccomp
+// profiles, other systems) reads fall back to os.Root, which enforces the
+// same containment in user space, and the open-file cache is off. Writes,
+// listings and every other cold path always go through os.Root.
 package static
 
 import (
@@ -193,7 +197,10 @@ func (h *Handler) Close() error {
 	return h.root.Close()
 }
 
-// Serve answers one exchange.
+// Serve answers one exchange: GET and HEAD of files and directories,
+// OPTIONS (204 with Allow, for a path or "*"), PUT, POST and DELETE when
+// writes are enabled, and 405 with Allow for anything else. Every refusal
+// is a plain-text body giving the reason, without server paths.
 func (h *Handler) Serve(ex *http1.Exchange) {
 	req, w := ex.Request, ex.Response
 	if req.Form == http1.AsteriskForm {
