@@ -42,6 +42,9 @@ type ResponseWriter struct {
 	maxDrain    int64
 	stopping    *atomic.Bool
 	err         error
+
+	limited io.LimitedReader // reused by ReadFrom, so a file body costs no allocation
+	copyBuf []byte           // for bodies that are not files, allocated on first use
 }
 
 // NewResponseWriter returns a writer that buffers into bw. raw is the
@@ -225,9 +228,10 @@ func (w *ResponseWriter) WriteString(s string) (int, error) {
 	return w.Write([]byte(s))
 }
 
-// ReadFrom copies a body from r. A file body with a declared length that
-// does not fit the buffer bypasses it, so that the copy to the connection
-// can be a sendfile; a small one joins the header in a single write.
+// ReadFrom copies a body from r. A file body, given as an *os.File or an
+// *io.LimitedReader of one (a slice of a file, as for a range), bypasses
+// the buffer when it does not fit, so that the copy to the connection can
+// be a sendfile; a small one joins the header in a single write.
 func (w *ResponseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(200)
@@ -239,25 +243,38 @@ func (w *ResponseWriter) ReadFrom(r io.Reader) (int64, error) {
 		return 0, nil
 	}
 	if w.chunked || w.length < 0 {
-		return io.CopyBuffer(writerOnly{w}, r, nil)
+		if w.copyBuf == nil {
+			w.copyBuf = make([]byte, copyBufferSize)
+		}
+		return io.CopyBuffer(writerOnly{w}, r, w.copyBuf)
 	}
-	remaining := w.length - w.written
-	src := io.LimitReader(r, remaining)
+	w.limited = io.LimitedReader{R: r, N: w.length - w.written}
+	if lr, ok := r.(*io.LimitedReader); ok {
+		w.limited = io.LimitedReader{R: lr.R, N: min(lr.N, w.limited.N)}
+	}
+	src := &w.limited
 	var n int64
 	var err error
-	if _, isFile := r.(*os.File); isFile && remaining > int64(w.bw.Available()) {
+	if _, isFile := src.R.(*os.File); isFile && src.N > int64(w.bw.Available()) {
 		if err = w.bw.Flush(); err == nil {
 			n, err = io.Copy(w.raw, src)
 		}
 	} else {
 		n, err = w.bw.ReadFrom(src)
 	}
+	if lr, ok := r.(*io.LimitedReader); ok {
+		lr.N -= n
+	}
+	w.limited.R = nil
 	w.written += n
 	if err != nil {
 		w.err = err
 	}
 	return n, err
 }
+
+// copyBufferSize is the buffer for bodies copied rather than sent by file.
+const copyBufferSize = 16 << 10
 
 // writerOnly hides ReadFrom so that io.Copy inside ReadFrom does not
 // recurse into it.
@@ -285,6 +302,10 @@ func (w *ResponseWriter) Finish() error {
 		}
 		w.WriteHeader(200)
 	}
+	if w.err == ErrAborted {
+		w.bw.Flush()
+		return w.err
+	}
 	if w.err != nil {
 		return w.err
 	}
@@ -302,14 +323,19 @@ func (w *ResponseWriter) Finish() error {
 
 // Error sends a complete plain-text response: the status and a one-line
 // message saying what was wrong. It is how every refusal looks, so that
-// clients and logs get the reason rather than a bare code.
+// clients and logs get the reason rather than a bare code. Fields that
+// describe a successful representation are dropped; the rest stay, since
+// some refusals are defined by a field: Allow on 405, Content-Range on 416,
+// Location on a redirect, Retry-After on 503.
 func (w *ResponseWriter) Error(status int, msg string) {
 	if w.wroteHeader {
-		w.SetClose()
+		w.Abort()
 		return
 	}
 	h := w.Header()
-	h.Reset()
+	for _, name := range representationFields {
+		h.Del(name)
+	}
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.SetContentLength(int64(len(msg) + 1))
@@ -317,6 +343,27 @@ func (w *ResponseWriter) Error(status int, msg string) {
 	w.WriteString(msg)
 	w.WriteString("\n")
 }
+
+// representationFields describe the body of a success; an error message
+// is a different representation.
+var representationFields = [...]string{
+	"Content-Type", "Content-Length", "Content-Encoding", "Content-Language",
+	"Content-Location", "ETag", "Last-Modified", "Accept-Ranges",
+}
+
+// Abort marks the response as failed after its header has gone out: the
+// body is left visibly incomplete (no last chunk, or fewer bytes than the
+// Content-Length) and the connection closes, so the client cannot mistake
+// a truncated body for a whole one.
+func (w *ResponseWriter) Abort() {
+	w.close = true
+	if w.err == nil {
+		w.err = ErrAborted
+	}
+}
+
+// ErrAborted is returned by Finish after Abort.
+var ErrAborted = errors.New("http1: response aborted")
 
 // currentDateLine returns "Date: <IMF-fixdate>\r\n" for the current
 // second. Formatting a date costs more than the rest of a small response's

@@ -3,6 +3,7 @@ package http1
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -174,3 +175,52 @@ func BenchmarkParseAndRespond(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestAbortLeavesBodyVisiblyIncomplete(t *testing.T) {
+	var finishErr error
+	req, _, err := parse(t, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", Limits{})
+	require.NoError(t, err)
+	var out bytes.Buffer
+	w := NewResponseWriter(bufio.NewWriter(&out), &out)
+	w.Reset(req)
+	w.WriteString("partial")
+	w.Error(500, "failed midway")
+	finishErr = w.Finish()
+	assert.ErrorIs(t, finishErr, ErrAborted)
+	assert.True(t, w.Closing())
+	assert.NotContains(t, out.String(), "0\r\n\r\n", "no last chunk after an abort")
+	assert.NotContains(t, out.String(), "failed midway")
+}
+
+func TestErrorKeepsDefiningFields(t *testing.T) {
+	wire := respond(t, "DELETE / HTTP/1.1\r\nHost: a\r\n\r\n", func(w *ResponseWriter) {
+		w.Header().Set("ETag", `"x"`)
+		w.Header().Set("Allow", "GET, HEAD")
+		w.Error(405, "method not allowed")
+	})
+	resp, _ := readResp(t, wire, "DELETE")
+	assert.Equal(t, "GET, HEAD", resp.Header.Get("Allow"))
+	assert.Empty(t, resp.Header.Get("ETag"))
+}
+
+func TestReadFromFileSlice(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "f")
+	data := bytes.Repeat([]byte("abcdefghij"), 2000)
+	require.NoError(t, os.WriteFile(name, data, 0o644))
+	f, err := os.Open(name)
+	require.NoError(t, err)
+	defer f.Close()
+	wire := respond(t, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", func(w *ResponseWriter) {
+		w.SetContentLength(15000)
+		f.Seek(100, 0)
+		slice := &io.LimitedReader{R: f, N: 10000}
+		n, err := w.ReadFrom(slice)
+		require.NoError(t, err)
+		assert.Equal(t, int64(10000), n)
+		assert.Equal(t, int64(0), slice.N, "the caller's reader is consumed")
+		f.Seek(0, 0)
+		w.ReadFrom(f)
+	})
+	_, body := readResp(t, wire, "GET")
+	assert.Equal(t, string(data[100:10100])+string(data[:5000]), body)
+}

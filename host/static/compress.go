@@ -282,9 +282,9 @@ func (h *Handler) serveGzip(ex *http1.Exchange, s *scratch, f *file) {
 	bw.Reset(w)
 	zw.Reset(bw)
 	if _, err := io.CopyBuffer(zw, &src, buf); err != nil {
-		// The status is gone; the only honest signal left is to cut the
-		// connection so the client sees a truncated body.
-		w.SetClose()
+		// The status is gone; the only honest signal left is a body that
+		// is visibly cut short.
+		w.Abort()
 		zw.Reset(io.Discard)
 		bw.Reset(io.Discard)
 		return

@@ -187,7 +187,7 @@ func (h *Handler) serveRanges(ex *http1.Exchange, s *scratch, f *file, ctype str
 		}
 		body, err := s.bodyReader(f, r.start, r.length)
 		if err != nil {
-			w.SetClose()
+			w.Abort()
 			return
 		}
 		w.ReadFrom(body)
@@ -209,14 +209,13 @@ func (h *Handler) serveRanges(ex *http1.Exchange, s *scratch, f *file, ctype str
 		prev = ends[i]
 		body, err := s.bodyReader(f, r.start, r.length)
 		if err != nil {
-			w.SetClose()
+			w.Abort()
 			return
 		}
 		if r.length > smallBody {
-			// ReadFrom limits a reader to what is left of the whole
-			// body, not of this part, so a large part needs its own
-			// limit (which costs it sendfile; see the package notes).
-			body = io.LimitReader(body, r.length)
+			// A file limited to this part's length is still a file to
+			// ReadFrom, so the part goes by sendfile.
+			body = &io.LimitedReader{R: body, N: r.length}
 		}
 		if _, err := w.ReadFrom(body); err != nil {
 			return

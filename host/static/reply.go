@@ -2,31 +2,7 @@ package static
 
 import (
 	"sync"
-
-	"wasmhttpd/host/http1"
 )
-
-// refuseWith sends a plain-text refusal like ResponseWriter.Error, plus
-// the given header fields (name, value pairs). Error starts from an empty
-// header, yet some refusals are defined by a field: Allow on 405 (RFC 9110
-// 15.5.6), Content-Range on 416 (15.5.17), Location on a redirect.
-func refuseWith(w *http1.ResponseWriter, status int, msg string, fields ...string) {
-	if w.HeaderWritten() {
-		w.SetClose()
-		return
-	}
-	h := w.Header()
-	h.Reset()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	for i := 0; i+1 < len(fields); i += 2 {
-		h.Set(fields[i], fields[i+1])
-	}
-	w.SetContentLength(int64(len(msg) + 1))
-	w.WriteHeader(status)
-	w.WriteString(msg)
-	w.WriteString("\n")
-}
 
 // scratch is the per-request working memory: the decoded path, a second
 // path for index and sidecar names, the open files, a formatting buffer

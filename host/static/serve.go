@@ -46,7 +46,8 @@ func (h *Handler) serveRead(ex *http1.Exchange, s *scratch, rel []byte, dirSlash
 			loc = append(loc, q...)
 		}
 		s.name = loc
-		refuseWith(w, 301, "moved to "+string(loc), "Location", string(loc))
+		w.Header().Set("Location", string(loc))
+		w.Error(301, "moved to "+string(loc))
 		return
 	}
 	for _, name := range h.index {
@@ -160,9 +161,8 @@ func (h *Handler) serveFile(ex *http1.Exchange, s *scratch, rel []byte, f *file)
 			return
 		case rangeNone:
 			var b [32]byte
-			refuseWith(w, 416, "range not satisfiable: the representation is "+
-				strconv.FormatInt(rep.size, 10)+" bytes",
-				"Content-Range", string(strconv.AppendInt(append(b[:0], "bytes */"...), rep.size, 10)))
+			w.Header().AddBytes([]byte("Content-Range"), strconv.AppendInt(append(b[:0], "bytes */"...), rep.size, 10))
+			w.Error(416, "range not satisfiable: the representation is "+strconv.FormatInt(rep.size, 10)+" bytes")
 			return
 		}
 	}
@@ -175,7 +175,7 @@ func (h *Handler) serveFile(ex *http1.Exchange, s *scratch, rel []byte, f *file)
 	}
 	body, err := s.bodyReader(rep, 0, rep.size)
 	if err != nil {
-		w.SetClose()
+		w.Abort()
 		return
 	}
 	w.ReadFrom(body)

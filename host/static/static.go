@@ -210,7 +210,8 @@ func (h *Handler) Serve(ex *http1.Exchange) {
 		return
 	}
 	if req.Form == http1.AuthorityForm {
-		refuseWith(w, 405, "CONNECT is not supported by an origin server", "Allow", h.allow)
+		w.Header().Set("Allow", h.allow)
+		w.Error(405, "CONNECT is not supported by an origin server")
 		return
 	}
 
@@ -231,7 +232,8 @@ func (h *Handler) Serve(ex *http1.Exchange) {
 		w.WriteHeader(204)
 	case "PUT", "POST", "DELETE":
 		if !h.writes {
-			refuseWith(w, 405, "writes are disabled on this server: "+req.Method+" not allowed", "Allow", h.allow)
+			w.Header().Set("Allow", h.allow)
+			w.Error(405, "writes are disabled on this server: "+req.Method+" not allowed")
 			return
 		}
 		switch req.Method {
@@ -243,6 +245,7 @@ func (h *Handler) Serve(ex *http1.Exchange) {
 			h.serveDelete(ex, s, rel, dirSlash)
 		}
 	default:
-		refuseWith(w, 405, "method not allowed: "+req.Method, "Allow", h.allow)
+		w.Header().Set("Allow", h.allow)
+		w.Error(405, "method not allowed: "+req.Method)
 	}
 }
