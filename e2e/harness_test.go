@@ -1,0 +1,214 @@
+// Package e2e tests the real wasmhttpd binary over real sockets: raw bytes
+// for protocol edge cases, net/http as an independent client for the rest.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// binary is the wasmhttpd built once for the whole package.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wasmhttpd-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "wasmhttpd")
+	build := exec.Command("go", "build", "-o", binary, "../host/cmd/wasmhttpd")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building wasmhttpd:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// instance is one running wasmhttpd.
+type instance struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	addr   string // the origin listener, "127.0.0.1:port"
+	dir    string // where its config lives
+	stderr *syncBuffer
+	exited chan struct{}
+}
+
+// syncBuffer collects a process's output while tests read it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var servingAddr = regexp.MustCompile(`msg=serving listener=origin addr=(\S+)`)
+
+// startServer writes config (a TOML body; "{{root}}" stands for a fresh
+// copy of www/ unless the config names its own root) to a temp dir, starts
+// the binary on it with a free port, and waits until it serves. The server
+// is stopped when the test ends.
+func startServer(t *testing.T, config string) *instance {
+	t.Helper()
+	dir := t.TempDir()
+	if strings.Contains(config, "{{root}}") {
+		root := filepath.Join(dir, "www")
+		copyTree(t, "../www", root)
+		config = strings.ReplaceAll(config, "{{root}}", root)
+	}
+	path := filepath.Join(dir, "config.toml")
+	require.NoError(t, os.WriteFile(path, []byte(config), 0o644))
+
+	inst := &instance{t: t, dir: dir, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	inst.cmd = exec.Command(binary, "-config", path)
+	inst.cmd.Stdout = io.Discard
+	inst.cmd.Stderr = inst.stderr
+	require.NoError(t, inst.cmd.Start())
+	go func() {
+		inst.cmd.Wait()
+		close(inst.exited)
+	}()
+	t.Cleanup(inst.stop)
+
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := servingAddr.FindStringSubmatch(inst.stderr.String()); m != nil {
+			inst.addr = m[1]
+			return inst
+		}
+		select {
+		case <-inst.exited:
+			t.Fatalf("wasmhttpd exited before serving:\n%s", inst.stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("wasmhttpd did not start serving:\n%s", inst.stderr.String())
+	return nil
+}
+
+// defaultConfig serves a copy of www/ with listings and writes as given.
+func defaultConfig(extra string) string {
+	return `
+[origin]
+listen = "127.0.0.1:0"
+root = "www"
+
+[roots.www]
+path = "{{root}}"
+
+[log]
+level = "debug"
+
+[log.access]
+path = "off"
+` + extra
+}
+
+// stop sends SIGTERM and waits for the exit, killing after a while.
+func (inst *instance) stop() {
+	select {
+	case <-inst.exited:
+		return
+	default:
+	}
+	inst.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-inst.exited:
+	case <-time.After(15 * time.Second):
+		inst.cmd.Process.Kill()
+		<-inst.exited
+		inst.t.Errorf("wasmhttpd ignored SIGTERM for 15s:\n%s", inst.stderr.String())
+	}
+}
+
+// url returns the absolute URL of path on the origin.
+func (inst *instance) url(path string) string { return "http://" + inst.addr + path }
+
+// dial opens a raw connection with a deadline.
+func (inst *instance) dial() net.Conn {
+	inst.t.Helper()
+	c, err := net.Dial("tcp", inst.addr)
+	require.NoError(inst.t, err)
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	inst.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// raw sends request bytes on a fresh connection and reads one response.
+func (inst *instance) raw(request, method string) (*http.Response, string) {
+	inst.t.Helper()
+	c := inst.dial()
+	_, err := io.WriteString(c, request)
+	require.NoError(inst.t, err)
+	return readResponse(inst.t, bufio.NewReader(c), method)
+}
+
+func readResponse(t *testing.T, br *bufio.Reader, method string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp, string(body)
+}
+
+// client is net/http as an independent peer; no proxy from the
+// environment, no transparent gzip, so tests see what the server sent.
+var client = &http.Client{
+	Transport: &http.Transport{Proxy: nil, DisableCompression: true},
+	Timeout:   15 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	},
+}
+
+// get fetches a URL with optional request headers given as name, value pairs.
+func get(t *testing.T, method, url string, body io.Reader, headers ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	require.NoError(t, err)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(data)
+}
+
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	require.NoError(t, os.CopyFS(dst, os.DirFS(src)))
+}

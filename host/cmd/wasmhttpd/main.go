@@ -1,0 +1,189 @@
+// Command wasmhttpd is the server: an HTTP/1.1 origin for a document root,
+// configured by one TOML file.
+//
+// Usage:
+//
+//	wasmhttpd [-config FILE] [-check] [-version]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"wasmhttpd/host/admin"
+	"wasmhttpd/host/config"
+	"wasmhttpd/host/http1"
+	"wasmhttpd/host/server"
+	"wasmhttpd/host/static"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes: 2 for a configuration the server refuses to start with, as
+// command-line tools do for usage errors; 1 for failures at run time.
+const (
+	exitRuntime = 1
+	exitConfig  = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	flags := flag.NewFlagSet("wasmhttpd", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	configPath := flags.String("config", "config.toml", "the configuration `file`")
+	check := flags.Bool("check", false, "validate the configuration and exit")
+	showVersion := flags.Bool("version", false, "print the version and exit")
+	flags.Usage = func() {
+		fmt.Fprintf(stderr, "wasmhttpd %s: a programmable HTTP/1.1 server.\n\nUsage: wasmhttpd [flags]\n\n", version)
+		flags.PrintDefaults()
+		fmt.Fprintf(stderr, "\nSignals: INT or TERM drains in-flight requests and exits 0.\n")
+	}
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return exitConfig
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "wasmhttpd %s\n", version)
+		return 0
+	}
+
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
+		return exitConfig
+	}
+	logger := newLogger(cfg.Log, stderr)
+
+	site, err := newSite(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
+		return exitConfig
+	}
+	if *check {
+		fmt.Fprintf(stdout, "%s: configuration ok\n", *configPath)
+		return 0
+	}
+
+	accessLog, err := admin.NewAccessLog(admin.AccessLogOptions{
+		Path:     cfg.Log.Access.Path,
+		Format:   cfg.Log.Access.Format,
+		MaxSize:  int64(cfg.Log.Access.MaxSize),
+		MaxAge:   cfg.Log.Access.MaxAge.Duration,
+		Keep:     cfg.Log.Access.Keep,
+		Compress: cfg.Log.Access.Compress,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "wasmhttpd: log.access: %v\n", err)
+		return exitConfig
+	}
+	defer accessLog.Close()
+
+	ln, err := net.Listen("tcp", cfg.Origin.Listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "wasmhttpd: origin.listen: %v\n", err)
+		return exitRuntime
+	}
+	srv := server.New(serverConfig(cfg, "origin", site, logger, accessLog.Observe))
+	logger.Info("serving", "listener", "origin", "addr", ln.Addr().String(),
+		"root", cfg.Roots[cfg.Origin.Root].Path, "version", version)
+
+	return serveUntilSignal(srv, ln, cfg.Timeouts.Shutdown.Duration, logger)
+}
+
+// serveUntilSignal serves until INT or TERM, then drains within grace.
+func serveUntilSignal(srv *server.Server, ln net.Listener, grace time.Duration, logger *slog.Logger) int {
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(signals)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	for {
+		select {
+		case err := <-served:
+			logger.Error("listener failed", "err", err)
+			return exitRuntime
+		case sig := <-signals:
+			if sig == syscall.SIGHUP {
+				logger.Warn("SIGHUP ignored: configuration reload is not implemented yet")
+				continue
+			}
+			logger.Info("shutting down", "signal", sig.String(), "grace", grace)
+			ctx, cancel := context.WithTimeout(context.Background(), grace)
+			err := srv.Shutdown(ctx)
+			cancel()
+			<-served
+			if err != nil {
+				logger.Warn("grace period over; remaining connections closed", "err", err)
+			}
+			logger.Info("stopped")
+			return 0
+		}
+	}
+}
+
+func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// newSite builds the handler of the origin listener: its document root.
+func newSite(cfg *config.Config) (http1.Handler, error) {
+	root := cfg.Roots[cfg.Origin.Root]
+	h, err := static.New(static.Config{
+		Root:            root.Path,
+		Index:           root.Index,
+		Listing:         root.Listing,
+		Writes:          root.Writes,
+		Compress:        root.Compress,
+		CompressMinSize: int64(root.CompressMinSize),
+		CompressTypes:   root.CompressTypes,
+		Precompressed:   root.Precompressed,
+		MaxBody:         int64(cfg.Limits.MaxBody),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("roots.%s: %w", root.Name, err)
+	}
+	return h, nil
+}
+
+func serverConfig(cfg *config.Config, name string, h http1.Handler, logger *slog.Logger,
+	observe func(*http1.Exchange, time.Duration)) server.Config {
+	return server.Config{
+		Name:    name,
+		Handler: h,
+		Limits: http1.Limits{
+			MaxRequestLine: int(cfg.Limits.MaxRequestLine),
+			MaxHeaderBytes: int(cfg.Limits.MaxHeaderBytes),
+			MaxHeaders:     cfg.Limits.MaxHeaders,
+			MaxBody:        int64(cfg.Limits.MaxBody),
+		},
+		MaxConnections:           cfg.Limits.MaxConnections,
+		MaxRequestsPerConnection: cfg.Limits.MaxRequestsPerConnection,
+		MaxDrain:                 int64(cfg.Limits.MaxDrain),
+		HeaderTimeout:            cfg.Timeouts.Header.Duration,
+		BodyTimeout:              cfg.Timeouts.Body.Duration,
+		WriteTimeout:             cfg.Timeouts.Write.Duration,
+		IdleTimeout:              cfg.Timeouts.Idle.Duration,
+		Logger:                   logger,
+		Observe:                  observe,
+	}
+}
