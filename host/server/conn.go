@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -43,6 +44,13 @@ type conn struct {
 	// out by that much: the body timeout bounds gaps between reads, while
 	// the header timeout bounds the whole head and is set once.
 	bodyTimeout time.Duration
+
+	// writeRefresh is when the write deadline next needs pushing out.
+	// Setting a deadline costs about as much as parsing a request head,
+	// so it is refreshed only once an eighth of the timeout has passed:
+	// the effective bound on a stalled write is then between 7/8 of the
+	// timeout and all of it.
+	writeRefresh time.Time
 
 	br     *bufio.Reader
 	bw     *bufio.Writer
@@ -107,8 +115,18 @@ func (c *conn) Read(p []byte) (int, error) {
 // bounds each write, so a slow reader of a big body is cut off only when
 // it stalls.
 func (c *conn) Write(p []byte) (int, error) {
-	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	c.extendWriteDeadline()
 	return c.nc.Write(p)
+}
+
+func (c *conn) extendWriteDeadline() {
+	now := time.Now()
+	if now.Before(c.writeRefresh) {
+		return
+	}
+	timeout := c.srv.cfg.WriteTimeout
+	c.nc.SetWriteDeadline(now.Add(timeout))
+	c.writeRefresh = now.Add(timeout / 8)
 }
 
 // sendfileSlice is how much of a file one sendfile call may send before
@@ -130,7 +148,7 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 	}
 	var total int64
 	for lr.N > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		c.extendWriteDeadline()
 		slice := &io.LimitedReader{R: lr.R, N: min(lr.N, sendfileSlice)}
 		n, err := dst.ReadFrom(slice)
 		total += n
@@ -207,12 +225,25 @@ func (c *conn) awaitRequest(wait time.Duration) bool {
 	return true
 }
 
+// headBuffered reports whether a whole request head has already arrived.
+// Usually it has, in the packet that woke the connection, and then no read
+// can block on it and the header deadline need not be set.
+func (c *conn) headBuffered() bool {
+	head, _ := c.br.Peek(c.br.Buffered())
+	// Empty lines before a request line are skipped by the parser, so
+	// they must not pass for the end of a head.
+	head = bytes.TrimLeft(head, "\r\n")
+	return bytes.Contains(head, []byte("\r\n\r\n"))
+}
+
 // serveOne reads and answers one request; it reports whether the
 // connection can carry another.
 func (c *conn) serveOne(served int) bool {
 	s := c.srv
 	start := time.Now()
-	c.nc.SetReadDeadline(start.Add(s.cfg.HeaderTimeout))
+	if !c.headBuffered() {
+		c.nc.SetReadDeadline(start.Add(s.cfg.HeaderTimeout))
+	}
 	err := c.reader.ReadRequest(&c.req)
 	c.resp.Reset(&c.req)
 	c.ex.Start = start
@@ -225,8 +256,9 @@ func (c *conn) serveOne(served int) bool {
 		c.resp.SetClose()
 	}
 
+	// The deadline left from the head stays: the body's reads each set
+	// their own, and nothing else reads until the next awaitRequest.
 	c.bodyTimeout = s.cfg.BodyTimeout
-	c.nc.SetReadDeadline(time.Time{})
 	c.runHandler()
 	finishErr := c.resp.Finish()
 	keep := finishErr == nil && !c.resp.Closing() && c.req.Body.Drain(s.cfg.MaxDrain)

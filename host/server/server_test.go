@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -186,9 +187,24 @@ func TestHandlerPanicCostsOneRequest(t *testing.T) {
 }
 
 func TestSlowlorisCutOffWhileOthersServed(t *testing.T) {
-	_, addr := start(t, Config{Handler: echoPath, HeaderTimeout: 300 * time.Millisecond})
+	for _, opening := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\n",
+		"\r\n\r\nGET / HTTP/1.1\r\n", // empty lines must not pass for a whole head
+	} {
+		t.Run(strconv.Quote(opening), func(t *testing.T) { testSlowloris(t, opening) })
+	}
+}
+
+func testSlowloris(t *testing.T, opening string) {
+	_, addr := start(t, Config{Handler: echoPath, HeaderTimeout: 300 * time.Millisecond, IdleTimeout: time.Minute})
 	slow := dial(t, addr)
-	io.WriteString(slow, "GET / HTTP/1.1\r\nHost: a\r\n")
+	slowBr := bufio.NewReader(slow)
+	// A first request makes the connection a kept-alive one, whose wait
+	// for the next request is the (long) idle timeout; only the header
+	// timeout can cut the trickle short.
+	io.WriteString(slow, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	readResponse(t, slowBr, "GET")
+	io.WriteString(slow, opening)
 	began := time.Now()
 
 	fast := dial(t, addr)
@@ -202,7 +218,7 @@ func TestSlowlorisCutOffWhileOthersServed(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		io.WriteString(slow, "X")
 	}
-	resp, _ := readResponse(t, bufio.NewReader(slow), "GET")
+	resp, _ := readResponse(t, slowBr, "GET")
 	assert.Equal(t, 408, resp.StatusCode)
 	assert.Less(t, time.Since(began), 5*time.Second)
 }
