@@ -73,6 +73,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		c.resp = http1.NewResponseWriter(c.bw, c)
 	}
 	c.srv, c.nc = s, nc
+	c.bodyTimeout, c.writeRefresh = 0, time.Time{}
 	c.state.Store(stateIdle)
 	c.br.Reset(c)
 	c.bw.Reset(c)

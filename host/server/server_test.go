@@ -314,3 +314,51 @@ func TestShutdownForcesAfterGrace(t *testing.T) {
 	_, err := c.Read(make([]byte, 1))
 	assert.Error(t, err, "the stuck connection was closed by force")
 }
+
+func TestBodyTimeoutBoundsGapsBetweenReads(t *testing.T) {
+	readErr := make(chan error, 1)
+	readsBody := http1.HandlerFunc(func(ex *http1.Exchange) {
+		_, err := io.ReadAll(ex.Request.Body)
+		readErr <- err
+		if err != nil {
+			ex.Response.Error(http1.StatusOf(err), err.Error())
+			return
+		}
+		echoPath(ex)
+	})
+	_, addr := start(t, Config{Handler: readsBody, BodyTimeout: 200 * time.Millisecond})
+	c := dial(t, addr)
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12")
+	began := time.Now()
+	err := <-readErr
+	assert.Error(t, err, "a stalled body fails the read")
+	assert.Less(t, time.Since(began), 5*time.Second)
+	resp, _ := readResponse(t, bufio.NewReader(c), "POST")
+	assert.Equal(t, 408, resp.StatusCode)
+	assert.True(t, resp.Close)
+}
+
+func TestWriteTimeoutCutsOffAReaderThatStalls(t *testing.T) {
+	done := make(chan error, 1)
+	big := http1.HandlerFunc(func(ex *http1.Exchange) {
+		chunk := make([]byte, 64<<10)
+		ex.Response.SetContentLength(1 << 30)
+		var err error
+		for err == nil {
+			_, err = ex.Response.Write(chunk)
+		}
+		done <- err
+	})
+	_, addr := start(t, Config{Handler: big, WriteTimeout: 200 * time.Millisecond})
+	c := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	// Never read: the socket buffers fill and the server's writes stall.
+	select {
+	case err := <-done:
+		var ne net.Error
+		require.ErrorAs(t, err, &ne)
+		assert.True(t, ne.Timeout())
+	case <-time.After(10 * time.Second):
+		t.Fatal("a stalled write was not cut off")
+	}
+}
