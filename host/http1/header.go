@@ -168,18 +168,29 @@ func (h *Header) writeTo(w *bufio.Writer) {
 	}
 }
 
-// ListElements iterates over the elements of a comma-separated header value
-// (RFC 9110 5.6.1), trimmed of whitespace, empty elements skipped, and any
-// ";parameters" cut off.
-func ListElements(v []byte) iter.Seq[[]byte] {
+// CommaList iterates over the members of a comma-separated field value
+// (RFC 9110 5.6.1), trimmed of whitespace, empty members skipped, any
+// ";parameters" kept.
+func CommaList(v []byte) iter.Seq[[]byte] {
 	return func(yield func([]byte) bool) {
 		for len(v) > 0 {
 			var elem []byte
 			elem, v = cutByte(v, ',')
-			if i := indexByte(elem, ';'); i >= 0 {
-				elem = elem[:i]
+			if elem = trimOWS(elem); len(elem) > 0 && !yield(elem) {
+				return
 			}
-			elem = trimOWS(elem)
+		}
+	}
+}
+
+// ListElements is CommaList with the ";parameters" of each member cut
+// off, for lists of bare tokens such as Connection and Vary.
+func ListElements(v []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for elem := range CommaList(v) {
+			if i := indexByte(elem, ';'); i >= 0 {
+				elem = trimOWS(elem[:i])
+			}
 			if len(elem) > 0 && !yield(elem) {
 				return
 			}

@@ -50,13 +50,7 @@ func parseAcceptEncoding(h *http1.Header) (ae acceptEncoding, present bool) {
 	ae.star = -1
 	for v := range h.Values("Accept-Encoding") {
 		present = true
-		for len(v) > 0 {
-			var elem []byte
-			if i := bytes.IndexByte(v, ','); i >= 0 {
-				elem, v = v[:i], v[i+1:]
-			} else {
-				elem, v = v, nil
-			}
+		for elem := range http1.CommaList(v) {
 			name, q := parseQElement(elem)
 			if len(name) == 0 {
 				continue

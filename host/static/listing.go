@@ -143,13 +143,7 @@ func prefersJSON(h *http1.Header) bool {
 	qJSON, qHTML := -1, -1
 	specJSON, specHTML := -1, -1
 	for v := range h.Values("Accept") {
-		for len(v) > 0 {
-			var elem []byte
-			if i := bytes.IndexByte(v, ','); i >= 0 {
-				elem, v = v[:i], v[i+1:]
-			} else {
-				elem, v = v, nil
-			}
+		for elem := range http1.CommaList(v) {
 			name, q := parseQElement(elem)
 			switch {
 			case http1.EqualFold(name, "application/json"):

@@ -45,17 +45,7 @@ func parseRange(v []byte, size int64, out []byteRange) ([]byteRange, rangeResult
 	}
 	v = v[eq+1:]
 	specs := 0
-	for len(v) > 0 {
-		var spec []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			spec, v = v[:i], v[i+1:]
-		} else {
-			spec, v = v, nil
-		}
-		spec = bytes.Trim(spec, " \t")
-		if len(spec) == 0 {
-			continue // the list syntax allows empty elements
-		}
+	for spec := range http1.CommaList(v) {
 		if specs++; specs > maxRanges {
 			return out[:0], rangeIgnore
 		}
