@@ -3,6 +3,7 @@ package http1
 import (
 	"bufio"
 	"io"
+	"strconv"
 )
 
 // Body reads a request body, de-chunking it when needed. It belongs to the
@@ -25,12 +26,19 @@ type Body struct {
 	limits       Limits
 	chunkScratch []byte
 	drainBuf     [512]byte
+
+	// replay holds a body read into memory by Bytes or set by Replace;
+	// reads then come from it, from offset pos.
+	replay    []byte
+	replaying bool
+	pos       int
 }
 
 func (b *Body) reset(br *bufio.Reader, req *Request, limits Limits) {
 	b.br, b.req, b.limits = br, req, limits
 	b.continueSent, b.started, b.done, b.err = false, false, false, nil
 	b.total, b.remaining, b.chunked = 0, 0, false
+	b.replay, b.replaying, b.pos = b.replay[:0], false, 0
 }
 
 // start arms the body once the head is known.
@@ -44,6 +52,19 @@ func (b *Body) start() {
 // client asked for it: the client has told us it will not send the body
 // until then, and a handler that never reads the body never invites it.
 func (b *Body) Read(p []byte) (int, error) {
+	if b.replaying {
+		if b.pos >= len(b.replay) {
+			return 0, io.EOF
+		}
+		n := copy(p, b.replay[b.pos:])
+		b.pos += n
+		return n, nil
+	}
+	return b.readSource(p)
+}
+
+// readSource reads the body as the client sends it, whatever Replace set.
+func (b *Body) readSource(p []byte) (int, error) {
 	if b.done {
 		return 0, io.EOF
 	}
@@ -214,6 +235,51 @@ func unhex(c byte) int {
 	return -1
 }
 
+// Bytes reads the rest of the body into memory, up to limit bytes (else
+// ErrBodyTooLarge), and returns it; reads then start over from its first
+// byte. The slice is the Body's own and valid until the next request. It
+// is how a policy that asked for the request body sees it before the
+// handler does.
+func (b *Body) Bytes(limit int64) ([]byte, error) {
+	if b.replaying {
+		return b.replay, nil
+	}
+	data := b.replay[:0]
+	for {
+		if int64(len(data)) > limit {
+			return nil, ErrBodyTooLarge
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := b.readSource(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if int64(len(data)) > limit {
+		return nil, ErrBodyTooLarge
+	}
+	b.replay, b.replaying, b.pos = data, true, 0
+	return data, nil
+}
+
+// Replace makes the body read as data from now on, and the request's
+// framing fields describe it. Whatever the client sent and nobody read is
+// still drained after the exchange, as for any unread body.
+func (b *Body) Replace(data []byte) {
+	b.replay, b.replaying, b.pos = append(b.replay[:0], data...), true, 0
+	b.req.ContentLength = int64(len(data))
+	b.req.Header.Del("Transfer-Encoding")
+	var buf [20]byte
+	b.req.Header.Del("Content-Length")
+	b.req.Header.AddBytes([]byte("Content-Length"), strconv.AppendInt(buf[:0], int64(len(data)), 10))
+}
+
 // Started reports whether anything has tried to read the body.
 func (b *Body) Started() bool { return b.started }
 
@@ -262,7 +328,7 @@ func (b *Body) Drain(limit int64) bool {
 		return false
 	}
 	for drained := int64(0); drained <= limit; {
-		n, err := b.Read(b.drainBuf[:])
+		n, err := b.readSource(b.drainBuf[:])
 		drained += int64(n)
 		if err == io.EOF {
 			return true

@@ -45,6 +45,13 @@ type ResponseWriter struct {
 
 	limited io.LimitedReader // reused by ReadFrom, so a file body costs no allocation
 	copyBuf []byte           // for bodies that are not files, allocated on first use
+
+	// While buffering, the status, header and body are held here rather
+	// than sent, so that a policy can still change them after the handler
+	// has answered.
+	buffering bool
+	held      []byte
+	trailer   Header
 }
 
 // NewResponseWriter returns a writer that buffers into bw. raw is the
@@ -61,6 +68,8 @@ func (w *ResponseWriter) Reset(req *Request) {
 	w.status, w.wroteHeader, w.bodyAllowed, w.chunked = 0, false, false, false
 	w.length, w.written, w.err = -1, 0, nil
 	w.close = !req.KeepAlive
+	w.buffering, w.held = false, w.held[:0]
+	w.trailer.Reset()
 }
 
 // Header returns the fields to send. Changes after WriteHeader are ignored.
@@ -119,6 +128,10 @@ func (w *ResponseWriter) WriteHeader(status int) {
 	}
 	w.wroteHeader = true
 	w.status = status
+	if w.buffering {
+		w.bodyAllowed = status >= 200 && status != 204 && status != 304 && w.req.Method != methodHEAD
+		return
+	}
 	w.decideFraming()
 	if w.stopping != nil && w.stopping.Load() ||
 		w.req.Body != nil && !w.req.Body.Drainable(w.maxDrain) {
@@ -196,6 +209,11 @@ func (w *ResponseWriter) Write(p []byte) (int, error) {
 	if !w.bodyAllowed {
 		return len(p), nil
 	}
+	if w.buffering {
+		w.held = append(w.held, p...)
+		w.written += int64(len(p))
+		return len(p), nil
+	}
 	if w.length >= 0 && w.written+int64(len(p)) > w.length {
 		n, _ := w.Write(p[:w.length-w.written])
 		return n, ErrBodyOverflow
@@ -219,7 +237,7 @@ func (w *ResponseWriter) Write(p []byte) (int, error) {
 
 // WriteString is Write for strings.
 func (w *ResponseWriter) WriteString(s string) (int, error) {
-	if !w.chunked && w.bodyAllowed && w.err == nil && (w.length < 0 || w.written+int64(len(s)) <= w.length) {
+	if !w.chunked && !w.buffering && w.bodyAllowed && w.err == nil && (w.length < 0 || w.written+int64(len(s)) <= w.length) {
 		n, err := w.bw.WriteString(s)
 		w.written += int64(n)
 		w.err = err
@@ -242,7 +260,7 @@ func (w *ResponseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if !w.bodyAllowed {
 		return 0, nil
 	}
-	if w.chunked || w.length < 0 {
+	if w.chunked || w.length < 0 || w.buffering {
 		if w.copyBuf == nil {
 			w.copyBuf = make([]byte, copyBufferSize)
 		}
@@ -285,6 +303,9 @@ func (w *ResponseWriter) Flush() error {
 	if !w.wroteHeader {
 		w.WriteHeader(200)
 	}
+	if w.buffering {
+		return w.err
+	}
 	if w.err != nil {
 		return w.err
 	}
@@ -296,6 +317,9 @@ func (w *ResponseWriter) Flush() error {
 // 200, a chunked body gets its last chunk, and the buffer is flushed. After
 // ErrShortBody or a write error the connection must not be reused.
 func (w *ResponseWriter) Finish() error {
+	if err := w.FinishBuffering(); err != nil {
+		return err
+	}
 	if !w.wroteHeader {
 		if !w.header.Has("Content-Length") {
 			w.SetContentLength(0)
@@ -310,7 +334,9 @@ func (w *ResponseWriter) Finish() error {
 		return w.err
 	}
 	if w.chunked {
-		w.bw.WriteString("0\r\n\r\n")
+		w.bw.WriteString("0\r\n")
+		w.trailer.writeTo(w.bw)
+		w.bw.WriteString("\r\n")
 	}
 	if w.bodyAllowed && w.length >= 0 && w.written < w.length {
 		w.err = ErrShortBody
@@ -321,6 +347,71 @@ func (w *ResponseWriter) Finish() error {
 	return w.err
 }
 
+// StartBuffering holds the response in memory from now on: status,
+// header and body are kept, not sent, until FinishBuffering (or Finish)
+// sends them with a Content-Length. It is what lets a policy inspect and
+// rewrite a response after the handler has produced it. It has no effect
+// once the header has been sent.
+func (w *ResponseWriter) StartBuffering() {
+	if !w.wroteHeader {
+		w.buffering = true
+	}
+}
+
+// Buffering reports whether the response is being held in memory.
+func (w *ResponseWriter) Buffering() bool { return w.buffering }
+
+// BufferedBody returns the body held so far; it aliases the writer's
+// storage and is valid until the next write.
+func (w *ResponseWriter) BufferedBody() []byte { return w.held }
+
+// SetBufferedBody replaces the held body.
+func (w *ResponseWriter) SetBufferedBody(body []byte) {
+	w.held = append(w.held[:0], body...)
+	w.written = int64(len(w.held))
+}
+
+// SetStatus changes the status of a response that has not been sent:
+// before WriteHeader, or while it is held.
+func (w *ResponseWriter) SetStatus(status int) {
+	if !w.wroteHeader || w.buffering {
+		w.status = status
+		if w.wroteHeader {
+			w.bodyAllowed = status >= 200 && status != 204 && status != 304 && w.req.Method != methodHEAD
+		}
+	}
+}
+
+// Trailer returns the trailer fields, sent after a chunked body. A held
+// response with trailers is sent chunked so that they can follow it.
+func (w *ResponseWriter) Trailer() *Header { return &w.trailer }
+
+// FinishBuffering sends a held response: the status (200 if none was
+// set), the header with a Content-Length for the held body, and the body.
+func (w *ResponseWriter) FinishBuffering() error {
+	if !w.buffering {
+		return nil
+	}
+	w.buffering = false
+	status := w.status
+	if status == 0 {
+		status = 200
+	}
+	// A HEAD response keeps the length the handler declared for GET.
+	if w.req.Method != methodHEAD {
+		w.header.Del("Content-Length")
+		if w.trailer.Len() == 0 || w.req.ProtoMinor == 0 {
+			w.SetContentLength(int64(len(w.held)))
+		}
+	}
+	w.wroteHeader, w.written = false, 0
+	w.WriteHeader(status)
+	if w.err == nil && len(w.held) > 0 {
+		w.Write(w.held)
+	}
+	return w.err
+}
+
 // Error sends a complete plain-text response: the status and a one-line
 // message saying what was wrong. It is how every refusal looks, so that
 // clients and logs get the reason rather than a bare code. Fields that
@@ -328,6 +419,9 @@ func (w *ResponseWriter) Finish() error {
 // some refusals are defined by a field: Allow on 405, Content-Range on 416,
 // Location on a redirect, Retry-After on 503.
 func (w *ResponseWriter) Error(status int, msg string) {
+	if w.buffering {
+		w.wroteHeader, w.held, w.written = false, w.held[:0], 0
+	}
 	if w.wroteHeader {
 		w.Abort()
 		return

@@ -224,3 +224,87 @@ func TestReadFromFileSlice(t *testing.T) {
 	_, body := readResp(t, wire, "GET")
 	assert.Equal(t, string(data[100:10100])+string(data[:5000]), body)
 }
+
+func TestBufferedResponseCanBeRewritten(t *testing.T) {
+	wire := respond(t, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", func(w *ResponseWriter) {
+		w.StartBuffering()
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(200)
+		w.WriteString("original")
+		assert.True(t, w.Buffering())
+		assert.Equal(t, "original", string(w.BufferedBody()))
+		w.SetStatus(201)
+		w.Header().Set("X-Policy", "seen")
+		w.SetBufferedBody([]byte("rewritten body"))
+	})
+	resp, body := readResp(t, wire, "GET")
+	assert.Equal(t, 201, resp.StatusCode)
+	assert.Equal(t, "seen", resp.Header.Get("X-Policy"))
+	assert.Equal(t, int64(len("rewritten body")), resp.ContentLength)
+	assert.Equal(t, "rewritten body", body)
+}
+
+func TestBufferedFileBodyAndTrailers(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "f")
+	data := bytes.Repeat([]byte("z"), 20000)
+	require.NoError(t, os.WriteFile(name, data, 0o644))
+	f, err := os.Open(name)
+	require.NoError(t, err)
+	defer f.Close()
+	wire := respond(t, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", func(w *ResponseWriter) {
+		w.StartBuffering()
+		w.SetContentLength(20000)
+		w.ReadFrom(f)
+		w.Trailer().Set("Checksum", "abc")
+	})
+	resp, body := readResp(t, wire, "GET")
+	assert.Equal(t, string(data), body)
+	assert.Equal(t, "abc", resp.Trailer.Get("Checksum"), "trailers make a held response chunked")
+}
+
+func TestBodyBytesLimit(t *testing.T) {
+	raw := "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+	r := NewReader(bufio.NewReader(strings.NewReader(raw)), io.Discard, Limits{})
+	var req Request
+	require.NoError(t, r.ReadRequest(&req))
+	_, err := req.Body.Bytes(5)
+	assert.ErrorIs(t, err, ErrBodyTooLarge)
+}
+
+func TestBodyBytesThenRead(t *testing.T) {
+	raw := "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n" +
+		"GET /next HTTP/1.1\r\nHost: a\r\n\r\n"
+	r := NewReader(bufio.NewReader(strings.NewReader(raw)), io.Discard, Limits{})
+	var req Request
+	require.NoError(t, r.ReadRequest(&req))
+	data, err := req.Body.Bytes(1 << 10)
+	require.NoError(t, err)
+	assert.Equal(t, "hello world", string(data))
+	again, err := io.ReadAll(req.Body)
+	require.NoError(t, err)
+	assert.Equal(t, "hello world", string(again), "reads start over after Bytes")
+
+	req.Body.Replace([]byte("new"))
+	assert.Equal(t, int64(3), req.ContentLength)
+	assert.Equal(t, "3", string(req.Header.Get("Content-Length")))
+	assert.False(t, req.Header.Has("Transfer-Encoding"))
+	replaced, _ := io.ReadAll(req.Body)
+	assert.Equal(t, "new", string(replaced))
+	assert.True(t, req.Body.Drain(0))
+
+	require.NoError(t, r.ReadRequest(&req))
+	assert.Equal(t, "/next", string(req.Path), "the stream stays in step")
+}
+
+func TestReplaceUnreadBodyStillDrains(t *testing.T) {
+	raw := "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello" + "GET /next HTTP/1.1\r\nHost: a\r\n\r\n"
+	r := NewReader(bufio.NewReader(strings.NewReader(raw)), io.Discard, Limits{})
+	var req Request
+	require.NoError(t, r.ReadRequest(&req))
+	req.Body.Replace([]byte("xy"))
+	got, _ := io.ReadAll(req.Body)
+	assert.Equal(t, "xy", string(got))
+	require.True(t, req.Body.Drain(100), "the client's bytes are still discarded")
+	require.NoError(t, r.ReadRequest(&req))
+	assert.Equal(t, "/next", string(req.Path))
+}
