@@ -131,8 +131,10 @@ func (c *conn) extendWriteDeadline() {
 }
 
 // sendfileSlice is how much of a file one sendfile call may send before
-// the write deadline is pushed out again.
-const sendfileSlice = 4 << 20
+// the write deadline is pushed out again. A slice must go out within the
+// write timeout, so this sets the slowest client that can still download:
+// 512 KiB per 30 s is about 17 KB/s.
+const sendfileSlice = 512 << 10
 
 // ReadFrom sends a file body straight from the page cache: the
 // connection's ReadFrom turns an *os.File (or an io.LimitedReader of one)
