@@ -99,6 +99,9 @@ type Server struct {
 	open      atomic.Int64 // admitted connections
 	rejecting atomic.Int64 // connections being answered 503
 	idle      atomic.Int64 // admitted connections waiting for a request
+
+	refused        atomic.Int64 // refusals not yet logged
+	lastRefusalLog atomic.Int64 // unix nanoseconds
 }
 
 // New returns a Server for cfg.
@@ -193,6 +196,7 @@ func (s *Server) reject(nc net.Conn) {
 	if s.rejecting.Add(1) > maxRejecting {
 		s.rejecting.Add(-1)
 		nc.Close()
+		s.logRefusal()
 		return
 	}
 	s.wg.Add(1)
@@ -218,8 +222,20 @@ func (s *Server) reject(nc net.Conn) {
 			}
 		}
 	}()
-	s.cfg.Logger.Warn("connection refused: at max_connections", "listener", s.cfg.Name,
-		"remote", nc.RemoteAddr().String(), "max_connections", s.cfg.MaxConnections)
+	s.logRefusal()
+}
+
+// logRefusal logs refused connections at most once a second, with the
+// count since the last line: a flood must not become a log flood too.
+func (s *Server) logRefusal() {
+	s.refused.Add(1)
+	now := time.Now().UnixNano()
+	last := s.lastRefusalLog.Load()
+	if now-last < int64(time.Second) || !s.lastRefusalLog.CompareAndSwap(last, now) {
+		return
+	}
+	s.cfg.Logger.Warn("connections refused: at max_connections", "listener", s.cfg.Name,
+		"refused", s.refused.Swap(0), "max_connections", s.cfg.MaxConnections)
 }
 
 // Shutdown stops accepting, closes idle connections at once, and lets
