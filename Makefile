@@ -31,7 +31,8 @@ test: vet
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReadRequest -fuzztime $(FUZZTIME) ./host/http1
-	$(GO) test -run '^$$' -fuzz FuzzResolve -fuzztime $(FUZZTIME) ./host/static
+	$(GO) test -run '^$$' -fuzz 'FuzzResolve$$' -fuzztime $(FUZZTIME) ./host/static
+	$(GO) test -run '^$$' -fuzz 'FuzzServePath$$' -fuzztime $(FUZZTIME) ./host/static
 
 bench: build
 	bench/run.sh
