@@ -1,0 +1,260 @@
+package policy
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"wasmhttpd/host/http1"
+)
+
+// instance is one instantiated guest module. It is not goroutine-safe: a
+// request holds it from handle_request through handle_response, and the
+// pool hands it to one request at a time.
+type instance struct {
+	gen          *generation
+	mod          api.Module
+	handleReq    api.Function
+	handleResp   api.Function // nil when the guest does not export it
+	ctx          context.Context
+	initFeatures Features
+	st           reqState
+	stack        [2]uint64 // reused by CallWithStack: no allocation per call
+	fault        string    // why the host trapped the current call
+	stderr       tailWriter
+	closeOnce    sync.Once
+}
+
+// reqState is what the host functions need about the request an instance
+// is serving. Its buffers are kept across requests.
+type reqState struct {
+	ex          *http1.Exchange
+	features    Features
+	afterNext   bool
+	reqPos      int // read_body position in the request body
+	respPos     int // read_body position in the held response body
+	reqWritten  bool
+	respWritten bool
+	written     int64 // body bytes written by the guest in this request
+	scratch     []byte
+	body        []byte
+}
+
+func (st *reqState) begin(ex *http1.Exchange, f Features) {
+	st.ex, st.features, st.afterNext = ex, f, false
+	st.reqPos, st.respPos, st.reqWritten, st.respWritten, st.written = 0, 0, false, false, 0
+}
+
+// end drops the references to the exchange, which is reused after the
+// request, and buffers that grew unusually large.
+func (st *reqState) end() {
+	st.ex = nil
+	if cap(st.body) > 1<<20 {
+		st.body = nil
+	}
+}
+
+// tailWriter keeps the last bytes a guest wrote to stderr, so that the
+// log line for a crashed guest can say why ("panic: …", "out of memory").
+type tailWriter struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailSize = 512
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailSize {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailSize:]...)
+	}
+	return len(p), nil
+}
+
+// last returns the first line of the tail that looks like a diagnosis.
+func (t *tailWriter) last() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(string(t.buf))
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "panic:") || strings.HasPrefix(line, "fatal error:") || strings.HasPrefix(line, "runtime:") {
+			return line
+		}
+	}
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+// newInstance instantiates the generation's module, running _initialize
+// (reactors: standard Go c-shared, TinyGo) or else _start, under a
+// deadline.
+func (g *generation) newInstance(ctx context.Context) (*instance, error) {
+	e := g.p.e
+	in := &instance{gen: g}
+	in.ctx = context.WithValue(context.Background(), instKey{}, in)
+	start := "_start"
+	if _, ok := g.compiled.ExportedFunctions()["_initialize"]; ok {
+		start = "_initialize"
+	}
+	cfg := g.modCfg.WithStartFunctions(start).WithStderr(&in.stderr)
+	ictx, cancel := context.WithTimeout(in.ctx, g.p.initTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	mod, err := e.rt.InstantiateModule(ictx, g.compiled, cfg)
+	if err != nil {
+		if msg := in.stderr.last(); msg != "" {
+			err = fmt.Errorf("%w (guest stderr: %s)", err, msg)
+		}
+		return nil, fmt.Errorf("%s failed: %w", start, err)
+	}
+	if mod.IsClosed() {
+		return nil, fmt.Errorf("%s exited: a policy must be a reactor (build with -buildmode=c-shared)", start)
+	}
+	e.open.Add(1)
+	g.p.open.Add(1)
+	in.mod = mod
+	in.handleReq = mod.ExportedFunction("handle_request")
+	in.handleResp = mod.ExportedFunction("handle_response")
+	return in, nil
+}
+
+func (in *instance) close() {
+	in.closeOnce.Do(func() {
+		in.mod.Close(context.Background())
+		in.gen.p.e.open.Add(-1)
+		in.gen.p.open.Add(-1)
+	})
+}
+
+// errBusy is the cause logged when no instance freed up in time.
+var errBusy = errors.New("no free instance before the acquire deadline")
+
+// get takes an idle instance, or instantiates one while the pool is under
+// its bound, or waits for one up to the policy's acquire timeout. The
+// slots channel is a semaphore: a token per instance in use or idle, so
+// that the pool never exceeds its bound and a discarded instance frees
+// its slot for a new one.
+func (g *generation) get() (*instance, error) {
+	select {
+	case g.slots <- struct{}{}:
+	default:
+		t := time.NewTimer(g.p.acquireTimeout)
+		select {
+		case g.slots <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			return nil, errBusy
+		}
+	}
+	select {
+	case in := <-g.idle:
+		return in, nil
+	default:
+	}
+	in, err := g.newInstance(context.Background())
+	if err != nil {
+		<-g.slots
+		return nil, err
+	}
+	return in, nil
+}
+
+// put returns a healthy instance to the pool.
+func (g *generation) put(in *instance) {
+	in.st.end()
+	g.idle <- in // never blocks: idle has room for every slot
+	<-g.slots
+}
+
+// discard closes an instance that failed: its memory may be in any
+// state, so it is never used again.
+func (g *generation) discard(in *instance) {
+	in.st.end()
+	in.close()
+	<-g.slots
+}
+
+// callResult classifies a failed guest call for the log and the counters.
+type callFailure struct {
+	cause   string
+	timeout bool
+}
+
+// call runs a guest export under the policy's deadline. The deadline is
+// enforced by wazero (WithCloseOnContextDone), which closes the module
+// when the context ends, so a timed-out instance is dead and discarded.
+func (in *instance) call(fn api.Function, nparams int) *callFailure {
+	p := in.gen.p
+	p.calls.Add(1)
+	in.fault = ""
+	ctx, cancel := context.WithTimeout(in.ctx, p.callTimeout)
+	err := fn.CallWithStack(ctx, in.stack[:max(nparams, 1)])
+	cancel()
+	if err == nil {
+		return nil
+	}
+	p.errors.Add(1)
+	f := &callFailure{}
+	var exit *sys.ExitError
+	switch {
+	case in.fault != "":
+		f.cause = "host refused: " + in.fault
+	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded,
+		errors.Is(ctx.Err(), context.DeadlineExceeded):
+		f.cause, f.timeout = fmt.Sprintf("timeout after %v", p.callTimeout), true
+		p.timeouts.Add(1)
+	case errors.As(err, &exit):
+		f.cause = fmt.Sprintf("guest exited with code %d", exit.ExitCode())
+	default:
+		f.cause = "trap: " + firstLine(err.Error())
+	}
+	if msg := in.stderr.last(); msg != "" {
+		f.cause += " (" + msg + ")"
+	}
+	return f
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// handleRequest calls handle_request and returns its ctx_next.
+func (in *instance) handleRequest() (uint64, *callFailure) {
+	if f := in.call(in.handleReq, 0); f != nil {
+		return 0, f
+	}
+	return in.stack[0], nil
+}
+
+// handleResponse calls handle_response(reqCtx, isError).
+func (in *instance) handleResponse(reqCtx uint32, isError bool) *callFailure {
+	if in.handleResp == nil {
+		return nil
+	}
+	in.stack[0], in.stack[1] = uint64(reqCtx), 0
+	if isError {
+		in.stack[1] = 1
+	}
+	return in.call(in.handleResp, 2)
+}
+
+// randSource is the guests' entropy: wazero's default is deterministic,
+// which would make every session id a policy mints predictable.
+var randSource io.Reader = rand.Reader
