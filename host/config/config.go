@@ -1,7 +1,12 @@
 // Package config is the TOML schema of wasmhttpd: its defaults, strict
-// decoding and validation. Every error names the file, line and key at
-// fault, because an operator fixing a config at 3 a.m. should not have to
-// search for it.
+// decoding and validation. Loading is strict because a misspelt key that is
+// silently ignored leaves the server running with a default the operator
+// believes they changed; and every error names the file, line and key at
+// fault, because whoever fixes a config at 3 a.m. should not have to search.
+//
+// Each table has one place for its defaults (Default, or DefaultRootSettings
+// for roots) and one check method; a new table adds a field to Config, its
+// defaults to Default and a call to its check in Config.check.
 package config
 
 import (
@@ -9,20 +14,22 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
 
-// Config is the whole configuration.
+// Config is the whole configuration. Paths in it are absolute once Load or
+// Parse returns (Default leaves them relative to the working directory).
 type Config struct {
 	Origin   Origin           `toml:"origin"`
-	Roots    map[string]*Root `toml:"-"`
+	Roots    map[string]*Root `toml:"roots"` // by name; never empty
 	Limits   Limits           `toml:"limits"`
 	Timeouts Timeouts         `toml:"timeouts"`
 	Log      Log              `toml:"log"`
@@ -30,61 +37,70 @@ type Config struct {
 
 // Origin is the origin-server listener.
 type Origin struct {
-	Listen string `toml:"listen"` // host:port
-	Root   string `toml:"root"`   // name of the [roots.NAME] served by default
+	// Listen is host:port. The host is empty (every interface), an IP
+	// address or "localhost": a DNS name could resolve to several
+	// addresses, or to none at the next start.
+	Listen string `toml:"listen"`
+	// Root names the entry of Config.Roots served when nothing more
+	// specific matches; Parse guarantees that it exists.
+	Root string `toml:"root"`
 }
 
-// Root is one named document root, [roots.NAME].
+// Root is one named document root, [roots.NAME]. Roots are named so that
+// listeners and, later, routes can share one by reference.
 type Root struct {
-	Name            string   `toml:"-"`
+	Name            string   `toml:"-"` // the NAME of its table
 	Path            string   `toml:"path"`
-	Index           []string `toml:"index"`
-	Listing         bool     `toml:"listing"`
-	Writes          bool     `toml:"writes"`
+	Index           []string `toml:"index"`   // file names tried, in order, for a directory
+	Listing         bool     `toml:"listing"` // list directories that have no index file
+	Writes          bool     `toml:"writes"`  // allow PUT, POST and DELETE
 	Compress        bool     `toml:"compress"`
-	CompressMinSize Size     `toml:"compress_min_size"`
-	CompressTypes   []string `toml:"compress_types"`
-	Precompressed   bool     `toml:"precompressed"`
+	CompressMinSize Size     `toml:"compress_min_size"` // below it gzip costs more than it saves
+	CompressTypes   []string `toml:"compress_types"`    // "type/subtype" or "type/*"
+	Precompressed   bool     `toml:"precompressed"`     // serve fresh x.br, x.zst, x.gz beside x
 }
 
-// Limits bound what clients may send and hold.
+// Limits bound what one client may send and hold, so that no client can
+// exhaust memory or file descriptors.
 type Limits struct {
 	MaxConnections           int  `toml:"max_connections"`
-	MaxRequestsPerConnection int  `toml:"max_requests_per_connection"`
-	MaxRequestLine           Size `toml:"max_request_line"`
-	MaxHeaderBytes           Size `toml:"max_header_bytes"`
-	MaxHeaders               int  `toml:"max_headers"`
-	MaxBody                  Size `toml:"max_body"`
-	MaxDrain                 Size `toml:"max_drain"`
+	MaxRequestsPerConnection int  `toml:"max_requests_per_connection"` // 0 = unlimited
+	MaxRequestLine           Size `toml:"max_request_line"`            // 414 above
+	MaxHeaderBytes           Size `toml:"max_header_bytes"`            // 431 above
+	MaxHeaders               int  `toml:"max_headers"`                 // 431 above
+	MaxBody                  Size `toml:"max_body"`                    // 413 above
+	MaxDrain                 Size `toml:"max_drain"`                   // unread body discarded to keep a connection
 }
 
-// Timeouts bound how long a client may take.
+// Timeouts bound how long a client may take, so that slow or silent
+// clients cannot hold connections forever. All are positive.
 type Timeouts struct {
-	Header   Duration `toml:"header"`
-	Body     Duration `toml:"body"`
-	Write    Duration `toml:"write"`
-	Idle     Duration `toml:"idle"`
-	Shutdown Duration `toml:"shutdown"`
+	Header   Duration `toml:"header"`   // the whole request head
+	Body     Duration `toml:"body"`     // the longest gap between body reads
+	Write    Duration `toml:"write"`    // the longest gap between response writes
+	Idle     Duration `toml:"idle"`     // keep-alive wait for the next request
+	Shutdown Duration `toml:"shutdown"` // grace for in-flight requests on SIGINT/SIGTERM
 }
 
-// Log configures the server log (stderr) and the access log.
+// Log configures the server log, which goes to stderr, and the access log.
 type Log struct {
-	Level  string    `toml:"level"`
-	Format string    `toml:"format"`
+	Level  string    `toml:"level"`  // debug, info, warn, error
+	Format string    `toml:"format"` // text, json
 	Access AccessLog `toml:"access"`
 }
 
-// AccessLog configures the access log and its rotation.
+// AccessLog configures the access log and the rotation of its file.
 type AccessLog struct {
-	Path     string   `toml:"path"` // "stdout", "stderr", "off" or a file
-	Format   string   `toml:"format"`
-	MaxSize  Size     `toml:"max_size"`
-	MaxAge   Duration `toml:"max_age"`
-	Keep     int      `toml:"keep"`
-	Compress bool     `toml:"compress"`
+	// Path is "stdout", "stderr", "off" or a file, made absolute by Parse.
+	Path     string   `toml:"path"`
+	Format   string   `toml:"format"`   // combined, json
+	MaxSize  Size     `toml:"max_size"` // 0 = no rotation by size
+	MaxAge   Duration `toml:"max_age"`  // 0 = no rotation by age
+	Keep     int      `toml:"keep"`     // rotated files kept; 0 keeps them all
+	Compress bool     `toml:"compress"` // gzip rotated files
 }
 
-// SlogLevel returns the level as slog's.
+// SlogLevel converts Level, which Parse has checked, for slog.
 func (l Log) SlogLevel() slog.Level {
 	switch l.Level {
 	case "debug":
@@ -97,13 +113,16 @@ func (l Log) SlogLevel() slog.Level {
 	return slog.LevelInfo
 }
 
-// DefaultRoot is the name and path of the root used when none is declared.
+// DefaultRoot is the name, and the path, of the root a file gets when it
+// declares none, so that an empty config serves ./www.
 const DefaultRoot = "www"
 
-// Default returns the configuration used for every key a file leaves out.
+// Default returns the configuration of an empty file, with the default
+// root's path left relative to the working directory and not checked.
 func Default() *Config {
 	return &Config{
 		Origin: Origin{Listen: "127.0.0.1:8080", Root: DefaultRoot},
+		Roots:  map[string]*Root{DefaultRoot: DefaultRootSettings(DefaultRoot)},
 		Limits: Limits{
 			MaxConnections:           10000,
 			MaxRequestsPerConnection: 10000,
@@ -114,11 +133,11 @@ func Default() *Config {
 			MaxDrain:                 256 * KiB,
 		},
 		Timeouts: Timeouts{
-			Header:   seconds(10),
-			Body:     seconds(30),
-			Write:    seconds(30),
-			Idle:     seconds(75),
-			Shutdown: seconds(10),
+			Header:   Duration{10 * time.Second},
+			Body:     Duration{30 * time.Second},
+			Write:    Duration{30 * time.Second},
+			Idle:     Duration{75 * time.Second},
+			Shutdown: Duration{10 * time.Second},
 		},
 		Log: Log{
 			Level:  "info",
@@ -127,7 +146,7 @@ func Default() *Config {
 				Path:     "stdout",
 				Format:   "combined",
 				MaxSize:  100 * MiB,
-				MaxAge:   seconds(24 * 3600),
+				MaxAge:   Duration{24 * time.Hour},
 				Keep:     7,
 				Compress: true,
 			},
@@ -135,7 +154,8 @@ func Default() *Config {
 	}
 }
 
-// DefaultRootSettings is what a [roots.NAME] table starts from.
+// DefaultRootSettings is what a [roots.NAME] table starts from: each root
+// gets every default it does not override, whatever other roots say.
 func DefaultRootSettings(name string) *Root {
 	return &Root{
 		Name:            name,
@@ -150,199 +170,148 @@ func DefaultRootSettings(name string) *Root {
 	}
 }
 
-// Load reads and validates the file at path. Relative paths inside it are
-// resolved against the file's directory, so a config means the same
-// whatever directory the server is started from.
-func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, &Error{File: path, Msg: err.Error()}
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, &Error{File: path, Msg: err.Error()}
-	}
-	return Parse(data, path, filepath.Dir(abs))
-}
-
-// file is the decoding target: Config with the tables that need
-// per-entry defaults left raw.
-type file struct {
-	Config
-	Roots map[string]toml.Primitive `toml:"roots"`
-}
-
-// Parse decodes and validates data. name appears in messages; dir is
-// where relative paths start.
-func Parse(data []byte, name, dir string) (*Config, error) {
-	loc := newLocator(data)
-	fail := func(key, format string, args ...any) error {
-		return &Error{File: name, Line: loc.line(key), Key: key, Msg: fmt.Sprintf(format, args...)}
-	}
-
-	f := file{Config: *Default()}
-	md, err := toml.Decode(string(data), &f)
-	if err != nil {
-		return nil, decodeError(name, err, loc)
-	}
-	cfg := &f.Config
-	cfg.Roots = make(map[string]*Root, len(f.Roots))
-	for rootName, prim := range f.Roots {
-		root := DefaultRootSettings(rootName)
-		if err := md.PrimitiveDecode(prim, root); err != nil {
-			return nil, decodeError(name, err, loc)
-		}
-		cfg.Roots[rootName] = root
-	}
-	if undecoded := md.Undecoded(); len(undecoded) > 0 {
-		keys := make([]string, len(undecoded))
-		for i, k := range undecoded {
-			keys[i] = k.String()
-		}
-		slices.SortFunc(keys, func(a, b string) int { return loc.line(a) - loc.line(b) })
-		return nil, fail(keys[0], "unknown key")
-	}
-	if len(cfg.Roots) == 0 {
-		cfg.Roots[DefaultRoot] = DefaultRootSettings(DefaultRoot)
-	}
-	if err := cfg.validate(dir, fail); err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
-
-// validate checks what the types alone cannot, table by table.
-func (c *Config) validate(dir string, fail func(key, format string, args ...any) error) error {
-	if err := checkAddress(c.Origin.Listen); err != nil {
-		return fail("origin.listen", "bad address %q: %v", c.Origin.Listen, err)
-	}
-	if _, ok := c.Roots[c.Origin.Root]; !ok {
-		return fail("origin.root", "no [roots.%s] table is defined", c.Origin.Root)
-	}
+// check validates what the types alone cannot and makes paths absolute
+// against dir. It reports every problem rather than stopping at the first,
+// so that the caller can pick the earliest in the file.
+func (c *Config) check(p *problems, dir string) {
+	c.Origin.check(p, c.Roots)
 	for _, name := range sortedKeys(c.Roots) {
-		if err := c.Roots[name].validate(dir, fail); err != nil {
-			return err
-		}
+		c.Roots[name].check(p, dir)
 	}
-	if err := c.Limits.validate(fail); err != nil {
-		return err
-	}
-	if err := c.Timeouts.validate(fail); err != nil {
-		return err
-	}
-	return c.Log.validate(dir, fail)
+	c.Limits.check(p)
+	c.Timeouts.check(p)
+	c.Log.check(p, dir)
 }
 
-func (r *Root) validate(dir string, fail func(key, format string, args ...any) error) error {
-	key := "roots." + r.Name
-	if r.Path == "" {
-		return fail(key+".path", "a root needs a directory")
+func (o *Origin) check(p *problems, roots map[string]*Root) {
+	if err := checkAddress(o.Listen); err != nil {
+		p.add("origin.listen", "bad address %q: %v", o.Listen, err)
 	}
-	if !filepath.IsAbs(r.Path) {
-		r.Path = filepath.Join(dir, r.Path)
+	checkRootRef(p, "origin.root", o.Root, roots)
+}
+
+// checkRootRef reports a reference to a root that no table defines.
+func checkRootRef(p *problems, key, name string, roots map[string]*Root) {
+	if _, ok := roots[name]; !ok {
+		p.add(key, "no root named %q: define a [roots.%s] table, or use one of %s",
+			name, toml.Key{name}, strings.Join(sortedKeys(roots), ", "))
 	}
+}
+
+func (r *Root) check(p *problems, dir string) {
+	key := func(field string) string { return toml.Key{"roots", r.Name, field}.String() }
+	r.Path = resolve(dir, r.Path)
 	fi, err := os.Stat(r.Path)
 	switch {
+	case r.Path == "":
+		p.add(key("path"), "a root needs a directory")
 	case errors.Is(err, os.ErrNotExist):
-		return fail(key+".path", "directory %s does not exist", r.Path)
+		p.add(key("path"), "directory %s does not exist", r.Path)
 	case err != nil:
-		return fail(key+".path", "%v", err)
+		p.add(key("path"), "%v", err)
 	case !fi.IsDir():
-		return fail(key+".path", "%s is not a directory", r.Path)
+		p.add(key("path"), "%s is not a directory", r.Path)
 	}
 	for _, name := range r.Index {
-		if name == "" || strings.ContainsAny(name, "/\\\x00") {
-			return fail(key+".index", "%q is not a plain file name", name)
+		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\\\x00") {
+			p.add(key("index"), "%q is not a plain file name", name)
 		}
 	}
 	for _, t := range r.CompressTypes {
-		if strings.Count(t, "/") != 1 || strings.ContainsAny(t, " ;") {
-			return fail(key+".compress_types", "%q is not a media type like \"text/*\" or \"application/json\"", t)
+		typ, sub, ok := strings.Cut(t, "/")
+		if !ok || typ == "" || typ == "*" || sub == "" || strings.ContainsAny(t, " \t;,") || strings.Count(t, "/") > 1 {
+			p.add(key("compress_types"), "%q is not a media type like \"text/*\" or \"application/json\"", t)
 		}
 	}
-	return nil
 }
 
-func (l *Limits) validate(fail func(key, format string, args ...any) error) error {
-	checks := []struct {
-		key      string
-		value    int64
-		min, max int64
-	}{
-		{"limits.max_connections", int64(l.MaxConnections), 1, 1 << 20},
-		{"limits.max_requests_per_connection", int64(l.MaxRequestsPerConnection), 0, 1 << 40},
-		{"limits.max_request_line", int64(l.MaxRequestLine), 256, int64(MiB)},
-		{"limits.max_header_bytes", int64(l.MaxHeaderBytes), int64(KiB), 16 * int64(MiB)},
-		{"limits.max_headers", int64(l.MaxHeaders), 1, 10000},
-		{"limits.max_body", int64(l.MaxBody), 0, 1 << 50},
-		{"limits.max_drain", int64(l.MaxDrain), 0, 1 << 40},
-	}
-	for _, c := range checks {
-		if c.value < c.min || c.value > c.max {
-			return fail(c.key, "%d is out of range [%d, %d]", c.value, c.min, c.max)
-		}
-	}
-	return nil
+func (l *Limits) check(p *problems) {
+	atLeast(p, "limits.max_connections", l.MaxConnections, 1)
+	atLeast(p, "limits.max_requests_per_connection", l.MaxRequestsPerConnection, 0)
+	inRange(p, "limits.max_request_line", l.MaxRequestLine, 256, MiB)
+	inRange(p, "limits.max_header_bytes", l.MaxHeaderBytes, KiB, 16*MiB)
+	inRange(p, "limits.max_headers", l.MaxHeaders, 1, 10000)
+	// Zero would mean "the built-in default" to the server, not "nothing".
+	atLeast(p, "limits.max_body", l.MaxBody, 1)
+	atLeast(p, "limits.max_drain", l.MaxDrain, 1)
 }
 
-func (t *Timeouts) validate(fail func(key, format string, args ...any) error) error {
-	for _, d := range []struct {
-		key   string
-		value Duration
-	}{
-		{"timeouts.header", t.Header}, {"timeouts.body", t.Body}, {"timeouts.write", t.Write},
-		{"timeouts.idle", t.Idle}, {"timeouts.shutdown", t.Shutdown},
-	} {
-		if d.value.Duration <= 0 {
-			return fail(d.key, "must be greater than zero")
-		}
-	}
-	return nil
+func (t *Timeouts) check(p *problems) {
+	positive(p, "timeouts.header", t.Header)
+	positive(p, "timeouts.body", t.Body)
+	positive(p, "timeouts.write", t.Write)
+	positive(p, "timeouts.idle", t.Idle)
+	positive(p, "timeouts.shutdown", t.Shutdown)
 }
 
-func (l *Log) validate(dir string, fail func(key, format string, args ...any) error) error {
-	if !slices.Contains([]string{"debug", "info", "warn", "error"}, l.Level) {
-		return fail("log.level", "%q is not one of debug, info, warn, error", l.Level)
-	}
-	if !slices.Contains([]string{"text", "json"}, l.Format) {
-		return fail("log.format", "%q is not one of text, json", l.Format)
-	}
+func (l *Log) check(p *problems, dir string) {
+	oneOf(p, "log.level", l.Level, "debug", "info", "warn", "error")
+	oneOf(p, "log.format", l.Format, "text", "json")
 	a := &l.Access
-	if !slices.Contains([]string{"combined", "json"}, a.Format) {
-		return fail("log.access.format", "%q is not one of combined, json", a.Format)
-	}
-	if a.Keep < 0 {
-		return fail("log.access.keep", "must not be negative")
-	}
+	oneOf(p, "log.access.format", a.Format, "combined", "json")
+	atLeast(p, "log.access.keep", a.Keep, 0)
 	switch a.Path {
 	case "":
-		return fail("log.access.path", `must be "stdout", "stderr", "off" or a file path`)
+		p.add("log.access.path", `must be "stdout", "stderr", "off" or a file`)
 	case "stdout", "stderr", "off":
 	default:
-		if !filepath.IsAbs(a.Path) {
-			a.Path = filepath.Join(dir, a.Path)
-		}
-		if fi, err := os.Stat(filepath.Dir(a.Path)); err != nil || !fi.IsDir() {
-			return fail("log.access.path", "directory %s does not exist", filepath.Dir(a.Path))
-		}
+		// A missing directory is not an error: the access log creates it.
+		a.Path = resolve(dir, a.Path)
 	}
-	return nil
 }
 
-// checkAddress accepts host:port with a numeric port; the host may be
-// empty (every interface), an IP address or a name.
+// checkAddress accepts host:port where the port is numeric and the host is
+// empty, an IP address or localhost.
 func checkAddress(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return errors.New(strings.TrimPrefix(err.Error(), "address "+addr+": "))
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return errors.New(ae.Err)
+		}
+		return err
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
 	}
-	if strings.ContainsAny(host, " /") {
-		return fmt.Errorf("host %q is not an address or name", host)
+	if _, err := netip.ParseAddr(host); err != nil && host != "" && host != "localhost" {
+		return fmt.Errorf("host %q is not an IP address or localhost", host)
 	}
 	return nil
+}
+
+// resolve makes a relative path relative to dir, the config file's
+// directory, so that a config means the same whichever directory the
+// server starts in.
+func resolve(dir, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
+}
+
+func atLeast[T int | Size](p *problems, key string, v, lo T) {
+	if v < lo {
+		p.add(key, "%v is too small: the minimum is %v", v, lo)
+	}
+}
+
+func inRange[T int | Size](p *problems, key string, v, lo, hi T) {
+	if v < lo || v > hi {
+		p.add(key, "%v is out of range: it must be from %v to %v", v, lo, hi)
+	}
+}
+
+func positive(p *problems, key string, d Duration) {
+	if d.Duration <= 0 {
+		p.add(key, "must be longer than 0s")
+	}
+}
+
+func oneOf(p *problems, key, v string, allowed ...string) {
+	if !slices.Contains(allowed, v) {
+		p.add(key, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -352,53 +321,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// Error is a configuration problem with its place in the file.
-type Error struct {
-	File string
-	Line int // 0 when unknown
-	Key  string
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(e.Line))
-	}
-	if e.Key != "" {
-		b.WriteString(": " + e.Key)
-	}
-	b.WriteString(": " + e.Msg)
-	return b.String()
-}
-
-// typeMismatch matches the decoder's type errors, which it reports only
-// as text: `toml: line 3 (last key "a.b"): incompatible types: ...`.
-var typeMismatch = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
-
-// decodeError turns the TOML decoder's errors into an *Error.
-func decodeError(name string, err error, loc *locator) error {
-	var pe toml.ParseError
-	if errors.As(err, &pe) {
-		line := pe.Position.Line
-		if line == 0 && pe.LastKey != "" {
-			line = loc.line(pe.LastKey)
-		}
-		msg := pe.Message
-		if inner := errors.Unwrap(pe); inner != nil {
-			msg = inner.Error()
-		}
-		return &Error{File: name, Line: line, Key: pe.LastKey, Msg: msg}
-	}
-	if m := typeMismatch.FindStringSubmatch(err.Error()); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		if line == 0 {
-			line = loc.line(m[2])
-		}
-		return &Error{File: name, Line: line, Key: m[2], Msg: m[3]}
-	}
-	return &Error{File: name, Msg: err.Error()}
 }
