@@ -61,6 +61,7 @@ type Policy struct {
 
 	cur    atomic.Pointer[generation]
 	swapMu sync.Mutex // one reload at a time
+	seen   atomic.Pointer[fileSig]
 	lastID uint64
 
 	calls, errors, timeouts, swaps, rejected atomic.Uint64

@@ -69,7 +69,7 @@ type tailWriter struct {
 	buf []byte
 }
 
-const tailSize = 512
+const tailSize = 8 << 10
 
 func (t *tailWriter) Write(p []byte) (int, error) {
 	t.mu.Lock()

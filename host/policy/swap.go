@@ -81,12 +81,25 @@ func (g *generation) close() {
 // fails in _initialize is rejected with the error and the running one
 // keeps serving.
 func (p *Policy) Reload(ctx context.Context) error {
-	data, err := os.ReadFile(p.path)
+	fi, err := os.Stat(p.path)
+	var data []byte
+	if err == nil {
+		data, err = os.ReadFile(p.path)
+	}
 	if err != nil {
 		p.rejected.Add(1)
 		return fmt.Errorf("policy %s: %w", p.name, err)
 	}
+	// Remembered whatever the outcome, so that Watch neither reloads a
+	// loaded file nor retries a rejected one until it changes again.
+	p.seen.Store(&fileSig{fi.Size(), fi.ModTime()})
 	return p.swapTo(ctx, data)
+}
+
+// fileSig is what the watcher compares: a file's size and mtime.
+type fileSig struct {
+	size  int64
+	mtime time.Time
 }
 
 func (p *Policy) swapTo(ctx context.Context, data []byte) error {

@@ -25,15 +25,10 @@ func (p *Policy) Watch(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = DefaultWatchInterval
 	}
-	type sig struct {
-		size  int64
-		mtime time.Time
+	var seen fileSig
+	if s := p.seen.Load(); s != nil {
+		seen = *s
 	}
-	var loaded, seen sig
-	if fi, err := os.Stat(p.path); err == nil {
-		loaded = sig{fi.Size(), fi.ModTime()}
-	}
-	seen = loaded
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -46,16 +41,16 @@ func (p *Policy) Watch(ctx context.Context, interval time.Duration) {
 		if err != nil {
 			continue // being replaced, or gone: keep serving what is loaded
 		}
-		now := sig{fi.Size(), fi.ModTime()}
-		switch {
-		case now == loaded:
+		now := fileSig{fi.Size(), fi.ModTime()}
+		switch loaded := p.seen.Load(); {
+		case loaded != nil && now == *loaded:
 			seen = now
 		case now != seen:
 			seen = now // changed since the last poll: wait for it to settle
 		default:
 			// Stable for two polls: try it once. A rejected file is not
-			// retried until it changes again; Reload has logged why.
-			loaded = now
+			// retried until it changes again (Reload records it); Reload
+			// has logged why.
 			p.Reload(ctx)
 		}
 	}
