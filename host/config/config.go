@@ -28,11 +28,13 @@ import (
 // Config is the whole configuration. Paths in it are absolute once Load or
 // Parse returns (Default leaves them relative to the working directory).
 type Config struct {
-	Origin   Origin           `toml:"origin"`
-	Roots    map[string]*Root `toml:"roots"` // by name; never empty
-	Limits   Limits           `toml:"limits"`
-	Timeouts Timeouts         `toml:"timeouts"`
-	Log      Log              `toml:"log"`
+	Origin   Origin             `toml:"origin"`
+	Roots    map[string]*Root   `toml:"roots"` // by name; never empty
+	Limits   Limits             `toml:"limits"`
+	Timeouts Timeouts           `toml:"timeouts"`
+	Log      Log                `toml:"log"`
+	Wasm     Wasm               `toml:"wasm"`
+	Policies map[string]*Policy `toml:"policies"` // by name
 }
 
 // Origin is the origin-server listener.
@@ -44,6 +46,36 @@ type Origin struct {
 	// Root names the entry of Config.Roots served when nothing more
 	// specific matches; Parse guarantees that it exists.
 	Root string `toml:"root"`
+	// Policies names the [policies.NAME] entries every request passes
+	// through, in order (handle_response runs in reverse).
+	Policies []string `toml:"policies"`
+}
+
+// Wasm configures the one WebAssembly runtime all policies share.
+type Wasm struct {
+	// CacheDir keeps compiled machine code across restarts and swaps:
+	// compiling a standard-Go guest takes about half a second. "" keeps
+	// it in memory only.
+	CacheDir    string   `toml:"cache_dir"`
+	MemoryLimit Size     `toml:"memory_limit"` // linear memory of each instance
+	CallTimeout Duration `toml:"call_timeout"` // each guest call
+}
+
+// Policy is one WebAssembly policy module, [policies.NAME].
+type Policy struct {
+	Name string `toml:"-"` // the NAME of its table
+	// Wasm is the module file; it is watched, and a changed file is
+	// swapped in while the server runs.
+	Wasm string `toml:"wasm"`
+	// OnError is what a failing guest costs its request: "fail-closed"
+	// answers 500, "fail-open" carries on as if the guest had said next.
+	OnError string `toml:"on_error"`
+	// PoolSize bounds the instances of the module; 0 sizes it from
+	// GOMAXPROCS.
+	PoolSize int `toml:"pool_size"`
+	// Config is handed to the guest as JSON through get_config; its shape
+	// is the policy's business.
+	Config map[string]any `toml:"config"`
 }
 
 // Root is one named document root, [roots.NAME]. Roots are named so that
@@ -151,6 +183,11 @@ func Default() *Config {
 				Compress: true,
 			},
 		},
+		Wasm: Wasm{
+			CacheDir:    "cachedir/wasm",
+			MemoryLimit: 64 * MiB,
+			CallTimeout: Duration{50 * time.Millisecond},
+		},
 	}
 }
 
@@ -181,6 +218,37 @@ func (c *Config) check(p *problems, dir string) {
 	c.Limits.check(p)
 	c.Timeouts.check(p)
 	c.Log.check(p, dir)
+	c.Wasm.check(p, dir)
+	for _, name := range sortedKeys(c.Policies) {
+		c.Policies[name].check(p, name, dir)
+	}
+	for _, name := range c.Origin.Policies {
+		if _, ok := c.Policies[name]; !ok {
+			p.add("origin.policies", "no policy named %q: define a [policies.%s] table", name, toml.Key{name})
+		}
+	}
+}
+
+func (w *Wasm) check(p *problems, dir string) {
+	w.CacheDir = resolve(dir, w.CacheDir)
+	inRange(p, "wasm.memory_limit", w.MemoryLimit, MiB, 4*GiB)
+	positive(p, "wasm.call_timeout", w.CallTimeout)
+}
+
+func (pol *Policy) check(p *problems, name, dir string) {
+	key := func(field string) string { return toml.Key{"policies", name, field}.String() }
+	pol.Name = name
+	if pol.OnError == "" {
+		pol.OnError = "fail-closed"
+	}
+	oneOf(p, key("on_error"), pol.OnError, "fail-closed", "fail-open")
+	atLeast(p, key("pool_size"), pol.PoolSize, 0)
+	pol.Wasm = resolve(dir, pol.Wasm)
+	if pol.Wasm == "" {
+		p.add(key("wasm"), "a policy needs a .wasm file")
+	} else if fi, err := os.Stat(pol.Wasm); err != nil || fi.IsDir() {
+		p.add(key("wasm"), "%s is not a readable file (build policies with make)", pol.Wasm)
+	}
 }
 
 func (o *Origin) check(p *problems, roots map[string]*Root) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -27,6 +28,7 @@ func siteDir(t *testing.T) string {
 func defaultsIn(dir string) *Config {
 	want := Default()
 	want.Roots[DefaultRoot].Path = filepath.Join(dir, "www")
+	want.Wasm.CacheDir = filepath.Join(dir, "cachedir", "wasm")
 	return want
 }
 
@@ -133,6 +135,10 @@ access.max_size = 0
 access.max_age = "0s"
 access.keep = 0
 access.compress = false
+[wasm]
+cache_dir = ""
+memory_limit = "1MiB"
+call_timeout = "1s"
 `
 	cfg, err := Parse([]byte(text), "c.toml", dir)
 	require.NoError(t, err)
@@ -144,7 +150,8 @@ access.compress = false
 			MaxBody: 1, MaxDrain: 1000000},
 		Timeouts: Timeouts{Header: Duration{time.Millisecond}, Body: Duration{time.Minute}, Write: Duration{time.Hour},
 			Idle: Duration{24 * time.Hour}, Shutdown: Duration{24*time.Hour + 1}},
-		Log: Log{Level: "debug", Format: "json", Access: AccessLog{Path: "/var/log/access.log", Format: "json"}},
+		Log:  Log{Level: "debug", Format: "json", Access: AccessLog{Path: "/var/log/access.log", Format: "json"}},
+		Wasm: Wasm{MemoryLimit: MiB, CallTimeout: Duration{time.Second}},
 	}, cfg)
 	assert.Equal(t, slog.LevelDebug, cfg.Log.SlogLevel())
 }
@@ -514,4 +521,51 @@ func FuzzLocator(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestPolicies(t *testing.T) {
+	dir := siteDir(t)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "p.wasm"), []byte("\x00asm"), 0o644))
+	text := `
+[origin]
+policies = ["redirects", "auth"]
+
+[policies.redirects]
+wasm = "p.wasm"
+config = { rules = [{ from = "/old.html", to = "/new.html", status = 301 }] }
+
+[policies.auth]
+wasm = "p.wasm"
+on_error = "fail-open"
+pool_size = 3
+`
+	cfg, err := Parse([]byte(text), "c.toml", dir)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"redirects", "auth"}, cfg.Origin.Policies)
+	red := cfg.Policies["redirects"]
+	assert.Equal(t, "redirects", red.Name)
+	assert.Equal(t, filepath.Join(dir, "p.wasm"), red.Wasm)
+	assert.Equal(t, "fail-closed", red.OnError, "the default")
+	asJSON, err := json.Marshal(red.Config)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"rules":[{"from":"/old.html","to":"/new.html","status":301}]}`, string(asJSON))
+	assert.Equal(t, "fail-open", cfg.Policies["auth"].OnError)
+	assert.Equal(t, 3, cfg.Policies["auth"].PoolSize)
+
+	for _, tt := range []struct {
+		text, key string
+		line      int
+	}{
+		{"[origin]\npolicies = [\"nope\"]\n", "origin.policies", 2},
+		{"[policies.a]\nwasm = \"missing.wasm\"\n", "policies.a.wasm", 2},
+		{"[policies.a]\nwasm = \"p.wasm\"\non_error = \"shrug\"\n", "policies.a.on_error", 3},
+		{"[policies.a]\nwasm = \"p.wasm\"\nwsm = 1\n", "policies.a.wsm", 3},
+		{"[wasm]\nmemory_limit = \"1KiB\"\n", "wasm.memory_limit", 2},
+	} {
+		_, err := Parse([]byte(tt.text), "c.toml", dir)
+		var cerr *Error
+		require.ErrorAs(t, err, &cerr, tt.text)
+		assert.Equal(t, tt.key, cerr.Key, cerr.Error())
+		assert.Equal(t, tt.line, cerr.Line, cerr.Error())
+	}
 }
