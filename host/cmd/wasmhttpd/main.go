@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"wasmhttpd/host/admin"
 	"wasmhttpd/host/config"
 	"wasmhttpd/host/http1"
+	"wasmhttpd/host/policy"
 	"wasmhttpd/host/server"
 	"wasmhttpd/host/static"
 )
@@ -73,6 +75,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
 		return exitConfig
+	}
+	ctx, stopWatching := context.WithCancel(context.Background())
+	defer stopWatching()
+	policies, err := loadPolicies(ctx, cfg, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
+		return exitConfig
+	}
+	defer policies.close()
+	if len(policies.chain) > 0 {
+		site = policy.NewChain(policies.chain, site)
 	}
 	if *check {
 		fmt.Fprintf(stdout, "%s: configuration ok\n", *configPath)
@@ -163,6 +176,66 @@ func newSite(cfg *config.Config) (http1.Handler, error) {
 		return nil, fmt.Errorf("roots.%s: %w", root.Name, err)
 	}
 	return h, nil
+}
+
+// loadedPolicies is the runtime and the origin's policy chain.
+type loadedPolicies struct {
+	engine *policy.Engine
+	chain  []*policy.Policy
+}
+
+// loadPolicies compiles every policy of the origin's chain and watches its
+// file, so that a changed module is swapped in while the server runs.
+func loadPolicies(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*loadedPolicies, error) {
+	loaded := &loadedPolicies{}
+	if len(cfg.Origin.Policies) == 0 {
+		return loaded, nil
+	}
+	engine, err := policy.NewEngine(ctx, policy.EngineOptions{
+		CacheDir:         cfg.Wasm.CacheDir,
+		MemoryLimitPages: uint32(cfg.Wasm.MemoryLimit / (64 * config.KiB)),
+		Logger:           logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wasm: %w", err)
+	}
+	loaded.engine = engine
+	for _, name := range cfg.Origin.Policies {
+		pc := cfg.Policies[name]
+		guestConfig := []byte("{}")
+		if pc.Config != nil {
+			guestConfig, err = json.Marshal(pc.Config)
+		}
+		if err != nil {
+			loaded.close()
+			return nil, fmt.Errorf("policies.%s.config: %w", name, err)
+		}
+		p, err := engine.Load(ctx, policy.Options{
+			Name:        name,
+			Path:        pc.Wasm,
+			Config:      guestConfig,
+			OnError:     policy.FailMode(pc.OnError),
+			PoolSize:    pc.PoolSize,
+			CallTimeout: cfg.Wasm.CallTimeout.Duration,
+			Logger:      logger,
+		})
+		if err != nil {
+			loaded.close()
+			return nil, fmt.Errorf("policies.%s: %w", name, err)
+		}
+		loaded.chain = append(loaded.chain, p)
+		go p.Watch(ctx, 0)
+	}
+	return loaded, nil
+}
+
+func (l *loadedPolicies) close() {
+	for _, p := range l.chain {
+		p.Close()
+	}
+	if l.engine != nil {
+		l.engine.Close(context.Background())
+	}
 }
 
 func serverConfig(cfg *config.Config, name string, h http1.Handler, logger *slog.Logger,
