@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// buildGuest compiles a test guest of host/policy/testdata with the
+// standard toolchain, as `make` builds policies without TinyGo.
+func buildGuest(t *testing.T, name, out string, ldflags string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-ldflags", ldflags, "-o", out, ".")
+	cmd.Dir = filepath.Join("..", "host", "policy", "testdata", name)
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	output, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(output))
+}
+
+// TestPolicyHotSwapUnderLoad swaps a policy module on disk back and forth
+// while clients loop: no request fails, and responses follow the module.
+func TestPolicyHotSwapUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	v1, v2 := filepath.Join(dir, "v1.wasm"), filepath.Join(dir, "v2.wasm")
+	buildGuest(t, "version", v1, "-X main.version=v1")
+	buildGuest(t, "version", v2, "-X main.version=v2")
+	live := filepath.Join(dir, "live.wasm")
+	copyFile(t, v1, live)
+
+	inst := startServer(t, withOriginPolicies(defaultConfig(fmt.Sprintf(`
+[wasm]
+cache_dir = %q
+
+[policies.version]
+wasm = %q
+`, filepath.Join(dir, "cache"), live)), "version"))
+
+	var failed, served atomic.Int64
+	var mu sync.Mutex
+	seen := map[string]int{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get(inst.url("/index.html"))
+				if err != nil || resp.StatusCode != 200 {
+					failed.Add(1)
+					if err == nil {
+						resp.Body.Close()
+					}
+					continue
+				}
+				resp.Body.Close()
+				served.Add(1)
+				mu.Lock()
+				seen[resp.Header.Get("X-Version")]++
+				mu.Unlock()
+			}
+		}()
+	}
+
+	version := func() string {
+		resp, _ := get(t, "GET", inst.url("/index.html"), nil)
+		return resp.Header.Get("X-Version")
+	}
+	require.Equal(t, "v1", version())
+	for i, next := range []string{v2, v1, v2, v1} {
+		// Write beside and rename, as a deploy would: the watcher sees a
+		// whole file appear at once.
+		copyFile(t, next, live+".tmp")
+		require.NoError(t, os.Rename(live+".tmp", live))
+		want := []string{"v2", "v1"}[i%2]
+		require.Eventually(t, func() bool { return version() == want }, 20*time.Second, 20*time.Millisecond,
+			"swap %d to %s", i+1, want)
+	}
+	close(stop)
+	wg.Wait()
+
+	assert.Zero(t, failed.Load(), "no request failed across the swaps")
+	assert.Greater(t, served.Load(), int64(20))
+	assert.Positive(t, seen["v1"])
+	assert.Positive(t, seen["v2"])
+	assert.Contains(t, inst.stderr.String(), "generation=5", "each swap is a new generation, logged")
+}
+
+// TestBrokenPolicyModuleKeepsTheOldOne writes garbage over a running
+// module: it is rejected with a log line and the old module serves on.
+func TestBrokenPolicyModuleKeepsTheOldOne(t *testing.T) {
+	dir := t.TempDir()
+	live := filepath.Join(dir, "live.wasm")
+	buildGuest(t, "version", live, "-X main.version=v1")
+	inst := startServer(t, withOriginPolicies(defaultConfig(fmt.Sprintf(`
+[policies.version]
+wasm = %q
+`, live)), "version"))
+
+	require.NoError(t, os.WriteFile(live+".tmp", []byte("\x00asm\x01\x00\x00\x00garbage"), 0o644))
+	require.NoError(t, os.Rename(live+".tmp", live))
+	require.Eventually(t, func() bool {
+		return strings.Contains(inst.stderr.String(), `msg="policy module rejected" policy=version`)
+	}, 10*time.Second, 20*time.Millisecond, "the rejection is logged:\n%s", inst.stderr.String())
+	resp, _ := get(t, "GET", inst.url("/index.html"), nil)
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "v1", resp.Header.Get("X-Version"), "the old module keeps serving")
+}
+
+func TestCheckLoadsPolicies(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.wasm")
+	require.NoError(t, os.WriteFile(bad, []byte("not wasm"), 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "www"), 0o755))
+	path := filepath.Join(dir, "config.toml")
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(
+		"[origin]\npolicies = [\"bad\"]\n[policies.bad]\nwasm = %q\n", bad)), 0o644))
+	out, err := exec.Command(binary, "-config", path, "-check").CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, string(out))
+	assert.Equal(t, 2, exit.ExitCode())
+	assert.Contains(t, string(out), "policies.bad")
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(to, data, 0o644))
+}
+
+// withOriginPolicies puts a policy chain on the origin of config.
+func withOriginPolicies(config string, names ...string) string {
+	list, _ := json.Marshal(names)
+	return strings.Replace(config, "root = \"www\"\n", "root = \"www\"\npolicies = "+string(list)+"\n", 1)
+}
