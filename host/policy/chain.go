@@ -49,7 +49,14 @@ func (c *Chain) Serve(ex *http1.Exchange) {
 	for _, p := range c.policies {
 		g := p.acquire()
 		if g == nil {
-			continue // closed while serving: nothing to run
+			// Closed under a live chain (a config reload retired it). An
+			// auth policy that silently stopped running would fail open,
+			// so its fail mode decides.
+			if c.fail(ex, p, 0, "policy is closed") {
+				answered, failed = true, true
+				break
+			}
+			continue
 		}
 		in, err := g.get()
 		if err != nil {

@@ -1,9 +1,3 @@
-// Package policy runs http-wasm guests (WebAssembly policy modules) inside
-// wazero and puts them in front of a handler: the Engine owns the runtime,
-// a Policy is one module with its pool of instances and its hot-swapped
-// generations, and a Chain is an http1.Handler that runs policies around a
-// next handler, as DESIGN.md ("The policy ABI", "Sandboxing and hot swap")
-// describes.
 package policy
 
 import (

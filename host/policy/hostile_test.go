@@ -111,3 +111,14 @@ func TestMemoryCap(t *testing.T) {
 	assert.Contains(t, logBuf.String(), "out of memory")
 	assert.Zero(t, p.Stats().Timeouts)
 }
+
+// TestClosedPolicyFailsClosed: a chain still holding a closed fail-closed
+// policy refuses rather than silently skipping it.
+func TestClosedPolicyFailsClosed(t *testing.T) {
+	p := load(t, "v1", func(o *Options) { o.Name = "closed" })
+	c := NewChain([]*Policy{p}, echo)
+	require.Equal(t, 200, do(t, c, get("fine")).StatusCode)
+	p.Close()
+	assert.Equal(t, 500, do(t, c, get("fine")).StatusCode)
+	assert.Zero(t, p.Stats().Instances)
+}

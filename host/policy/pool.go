@@ -23,8 +23,9 @@ type instance struct {
 	gen          *generation
 	mod          api.Module
 	handleReq    api.Function
-	handleResp   api.Function // nil when the guest does not export it
-	ctx          context.Context
+	handleResp   api.Function    // nil when the guest does not export it
+	ctx          context.Context // carries the instance; for _initialize
+	dl           *deadlineCtx    // reused for every call
 	initFeatures Features
 	st           reqState
 	stack        [2]uint64 // reused by CallWithStack: no allocation per call
@@ -201,9 +202,11 @@ func (in *instance) call(fn api.Function, nparams int) *callFailure {
 	p := in.gen.p
 	p.calls.Add(1)
 	in.fault = ""
-	ctx, cancel := context.WithTimeout(in.ctx, p.callTimeout)
+	ctx := in.deadline(p.callTimeout)
 	err := fn.CallWithStack(ctx, in.stack[:max(nparams, 1)])
-	cancel()
+	if !ctx.timer.Stop() {
+		in.dl = nil // fired: its done channel is closed for good
+	}
 	if err == nil {
 		return nil
 	}
@@ -233,6 +236,54 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// deadlineCtx is the context of a guest call: it carries the instance to
+// the host functions and ends at the call's deadline. One per instance,
+// re-armed for every call, because context.WithTimeout costs a timer and
+// three allocations per call on a path that is otherwise allocation-free
+// on our side. Once it has fired it is replaced, never reopened: a
+// goroutine wazero started for an earlier call may still be watching it.
+type deadlineCtx struct {
+	in       *instance
+	done     chan struct{}
+	timer    *time.Timer
+	deadline time.Time
+}
+
+func (in *instance) deadline(d time.Duration) *deadlineCtx {
+	if in.dl == nil {
+		dl := &deadlineCtx{in: in, done: make(chan struct{})}
+		dl.timer = time.AfterFunc(time.Hour, func() { close(dl.done) })
+		in.dl = dl
+	}
+	in.dl.deadline = time.Now().Add(d)
+	in.dl.timer.Reset(d)
+	return in.dl
+}
+
+// Deadline implements context.Context.
+func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+// Done implements context.Context.
+func (c *deadlineCtx) Done() <-chan struct{} { return c.done }
+
+// Err implements context.Context.
+func (c *deadlineCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// Value implements context.Context: the instance, for host functions.
+func (c *deadlineCtx) Value(key any) any {
+	if key == (instKey{}) {
+		return c.in
+	}
+	return nil
 }
 
 // handleRequest calls handle_request and returns its ctx_next.

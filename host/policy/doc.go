@@ -1,0 +1,74 @@
+// Package policy runs http-wasm guests (WebAssembly policy modules) inside
+// wazero and puts them in front of a handler, as DESIGN.md ("The policy
+// ABI", "Sandboxing and hot swap") describes.
+//
+// # Pieces
+//
+//   - Engine (engine.go): the one wazero runtime, its on-disk compilation
+//     cache, WASI for standard-Go and TinyGo guests, the memory cap, and the
+//     http_handler host module.
+//   - The ABI (abi.go, abi_fields.go): every import of http_handler.
+//   - Policy (policy.go, swap.go): one module, its options (config JSON,
+//     fail mode, pool bound, deadlines, size limits) and its generations;
+//     Reload compiles a new generation beside the running one and swaps it
+//     in atomically; generations are reference-counted and closed when
+//     their last request ends. Watch (watch.go) polls the file and reloads.
+//   - The pool (pool.go): per generation, a bounded channel-based pool of
+//     instances, pre-warmed, grown lazily, with back-pressure; every guest
+//     call under a deadline; failed instances are discarded.
+//   - Chain (chain.go): the http1.Handler that runs policies around next.
+//
+// # The http_handler ABI as this host implements it
+//
+// All functions are imported from module "http_handler". Offsets and
+// lengths are i32. A function that returns a length writes nothing when the
+// value is longer than buf_limit and still returns the length, so the guest
+// can retry with a larger buffer. A host refusal (a bad argument, a call not
+// allowed now, a size limit) traps the guest: the request fails by the
+// policy's fail mode and the instance is discarded.
+//
+//	enable_features(features) -> enabled       bits: buffer_request=1, buffer_response=2, trailers=4
+//	    In _initialize: for every request of the instance; in handle_request:
+//	    for that request. All three are supported; the result is what is on.
+//	get_config(buf, buf_limit) -> len          the policy's config bytes (JSON)
+//	log_enabled(level) -> 0|1                  levels debug=-1 info=0 warn=1 error=2 none=3
+//	log(level, msg, msg_len)                   to the host log with policy=<name>; truncated at 4 KiB
+//	get_method(buf, buf_limit) -> len
+//	set_method(ptr, len)                       a token; before next only
+//	get_uri(buf, buf_limit) -> len             path?query (origin form, even for absolute-form requests)
+//	set_uri(ptr, len)                          before next only; no spaces or controls; "/" prefixed if missing
+//	get_protocol_version(buf, buf_limit) -> len   "HTTP/1.1" | "HTTP/1.0"
+//	get_header_names(kind, buf, buf_limit) -> count<<32|len
+//	    distinct names, lower-cased, each NUL-terminated
+//	get_header_values(kind, name, name_len, buf, buf_limit) -> count<<32|len
+//	    all values of the name (case-insensitive), in order, NUL-terminated
+//	set_header_value(kind, name, name_len, value, value_len)   replaces every value
+//	add_header_value(kind, name, name_len, value, value_len)
+//	remove_header(kind, name, name_len)
+//	    kinds: request=0 response=1 request trailers=2 response trailers=3.
+//	    Request fields change only before next; response fields after next
+//	    only while the response is held (buffer_response). Names must be
+//	    tokens; values must not hold CR, LF or NUL; a value and a whole
+//	    table are limited to Options.MaxHeaderBytes (64 KiB).
+//	read_body(kind, buf, buf_limit) -> eof<<32|len
+//	    kinds: request=0 response=1; buf_limit must not be 0. The request
+//	    body is read into memory once (up to MaxBodyBytes), so reading it
+//	    never takes it from the next handler; each guest reads from its own
+//	    position. The response body is readable after next only with
+//	    buffer_response (else a trap).
+//	write_body(kind, buf, buf_len)
+//	    The first write in a phase replaces the body, later ones append.
+//	    Request: before next only. Response: while held, rewrites the held
+//	    body; otherwise (a guest answering in handle_request) it is sent
+//	    as written, after the status and fields set so far. At most
+//	    MaxBodyBytes per request.
+//	get_status_code() -> status                200 until one is set
+//	set_status_code(status)                    100..999; after next only while held
+//	get_source_addr(buf, buf_limit) -> len     "192.0.2.7:4242", "[2001:db8::1]:4242"
+//
+// Guest exports: handle_request() -> i64 (required; high 32 bits reqCtx,
+// low bit next) and handle_response(reqCtx i32, is_error i32) (optional),
+// plus memory. _initialize (reactors) or else _start runs at
+// instantiation; a _start that exits leaves no usable instance and the
+// module is rejected.
+package policy
