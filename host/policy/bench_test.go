@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -74,4 +77,40 @@ func benchExchange(b *testing.B, h http1.Handler) {
 		ex.Response.Finish()
 	}
 	_ = sink
+}
+
+// BenchmarkSwap is the time to swap a policy between two modules the
+// compilation cache has seen: read, hash, compile (cached), instantiate
+// the pre-warmed instances, swap, and close the old generation. It also
+// reports the Go heap growth over the run: with -benchtime 200x it is the
+// "no memory growth across 200 swaps" check of issue 3.
+func BenchmarkSwap(b *testing.B) {
+	v1, err := os.ReadFile(guest("v1"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	v2, _ := os.ReadFile(guest("v2"))
+	path := filepath.Join(b.TempDir(), "swap.wasm")
+	install(b, path, v1)
+	p := load(b, "v1", func(o *Options) { o.Name, o.Path = "bench-swap", path })
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	i := 0
+	for b.Loop() {
+		data := v2
+		if i%2 == 1 {
+			data = v1
+		}
+		i++
+		install(b, path, data)
+		if err := p.Reload(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(p.Stats().Instances), "instances")
+	b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/(1<<20), "heap-MiB-growth")
+	b.ReportMetric(float64(engine.OpenInstances()), "engine-instances")
 }
