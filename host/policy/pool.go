@@ -82,6 +82,12 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+func (t *tailWriter) reset() {
+	t.mu.Lock()
+	t.buf = t.buf[:0]
+	t.mu.Unlock()
+}
+
 // last returns the first line of the tail that looks like a diagnosis.
 func (t *tailWriter) last() string {
 	t.mu.Lock()
@@ -202,6 +208,7 @@ func (in *instance) call(fn api.Function, nparams int) *callFailure {
 	p := in.gen.p
 	p.calls.Add(1)
 	in.fault = ""
+	in.stderr.reset() // the diagnosis must come from this call
 	ctx := in.deadline(p.callTimeout)
 	err := fn.CallWithStack(ctx, in.stack[:max(nparams, 1)])
 	if !ctx.timer.Stop() {
