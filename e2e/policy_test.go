@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,4 +149,40 @@ func copyFile(t *testing.T, from, to string) {
 func withOriginPolicies(config string, names ...string) string {
 	list, _ := json.Marshal(names)
 	return strings.Replace(config, "root = \"www\"\n", "root = \"www\"\npolicies = "+string(list)+"\n", 1)
+}
+
+// TestSIGHUPReloadsConfiguration changes the root's settings and adds a
+// policy chain with SIGHUP; a broken config sent the same way is refused
+// and the running one kept.
+func TestSIGHUPReloadsConfiguration(t *testing.T) {
+	inst := startServer(t, defaultConfig(""))
+	resp, _ := get(t, "GET", inst.url("/docs/"), nil)
+	require.Equal(t, 200, resp.StatusCode, "listings are on at first")
+
+	guest := filepath.Join(inst.dir, "version.wasm")
+	buildGuest(t, "version", guest, "-X main.version=v1")
+	path := filepath.Join(inst.dir, "config.toml")
+	current, err := os.ReadFile(path)
+	require.NoError(t, err)
+	next := withOriginPolicies(strings.Replace(string(current), "[roots.www]\n", "[roots.www]\nlisting = false\n", 1), "version") +
+		fmt.Sprintf("\n[policies.version]\nwasm = %q\n", guest)
+	require.NoError(t, os.WriteFile(path, []byte(next), 0o644))
+	require.NoError(t, inst.cmd.Process.Signal(syscall.SIGHUP))
+	require.Eventually(t, func() bool {
+		return strings.Contains(inst.stderr.String(), "configuration reloaded")
+	}, 20*time.Second, 20*time.Millisecond, inst.stderr.String())
+
+	resp, _ = get(t, "GET", inst.url("/docs/"), nil)
+	assert.Equal(t, 403, resp.StatusCode, "the new root settings apply")
+	assert.Equal(t, "v1", resp.Header.Get("X-Version"), "the new chain applies")
+
+	require.NoError(t, os.WriteFile(path, []byte(next+"\nbogus = 1\n"), 0o644))
+	require.NoError(t, inst.cmd.Process.Signal(syscall.SIGHUP))
+	require.Eventually(t, func() bool {
+		return strings.Contains(inst.stderr.String(), "reload rejected")
+	}, 10*time.Second, 20*time.Millisecond, inst.stderr.String())
+	assert.Contains(t, inst.stderr.String(), "bogus", "the log says what was wrong")
+	resp, _ = get(t, "GET", inst.url("/index.html"), nil)
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "v1", resp.Header.Get("X-Version"), "the running configuration is kept")
 }

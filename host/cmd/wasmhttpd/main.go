@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,9 +22,7 @@ import (
 	"wasmhttpd/host/admin"
 	"wasmhttpd/host/config"
 	"wasmhttpd/host/http1"
-	"wasmhttpd/host/policy"
 	"wasmhttpd/host/server"
-	"wasmhttpd/host/static"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -51,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	flags.Usage = func() {
 		fmt.Fprintf(stderr, "wasmhttpd %s: a programmable HTTP/1.1 server.\n\nUsage: wasmhttpd [flags]\n\n", version)
 		flags.PrintDefaults()
-		fmt.Fprintf(stderr, "\nSignals: INT or TERM drains in-flight requests and exits 0.\n")
+		fmt.Fprintf(stderr, "\nSignals: INT or TERM drains in-flight requests and exits 0; HUP reloads the configuration.\n")
 	}
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -71,22 +68,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	logger := newLogger(cfg.Log, stderr)
 
-	site, err := newSite(cfg)
+	first, err := buildSite(cfg, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
 		return exitConfig
 	}
-	ctx, stopWatching := context.WithCancel(context.Background())
-	defer stopWatching()
-	policies, err := loadPolicies(ctx, cfg, logger)
-	if err != nil {
-		fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
-		return exitConfig
-	}
-	defer policies.close()
-	if len(policies.chain) > 0 {
-		site = policy.NewChain(policies.chain, site)
-	}
+	site := newLiveSite(first)
+	defer site.close()
 	if *check {
 		fmt.Fprintf(stdout, "%s: configuration ok\n", *configPath)
 		return 0
@@ -115,11 +103,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logger.Info("serving", "listener", "origin", "addr", ln.Addr().String(),
 		"root", cfg.Roots[cfg.Origin.Root].Path, "version", version)
 
-	return serveUntilSignal(srv, ln, cfg.Timeouts.Shutdown.Duration, logger)
+	reload := func() { reloadSite(*configPath, cfg, site, logger) }
+	return serveUntilSignal(srv, ln, cfg.Timeouts.Shutdown.Duration, reload, logger)
 }
 
-// serveUntilSignal serves until INT or TERM, then drains within grace.
-func serveUntilSignal(srv *server.Server, ln net.Listener, grace time.Duration, logger *slog.Logger) int {
+// reloadSite rebuilds the site from the config file on SIGHUP. A config
+// that does not load, or a site that does not build, is logged and the
+// running one kept.
+func reloadSite(path string, running *config.Config, site *liveSite, logger *slog.Logger) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		logger.Error("reload rejected; keeping the running configuration", "err", err)
+		return
+	}
+	next, err := buildSite(cfg, logger)
+	if err != nil {
+		logger.Error("reload rejected; keeping the running configuration", "err", err)
+		return
+	}
+	site.swap(next)
+	if keys := restartOnly(running, cfg); len(keys) > 0 {
+		logger.Warn("reloaded, but these settings take effect only after a restart", "keys", keys)
+	}
+	logger.Info("configuration reloaded", "root", cfg.Roots[cfg.Origin.Root].Path, "policies", cfg.Origin.Policies)
+}
+
+// serveUntilSignal serves until INT or TERM, then drains within grace;
+// HUP calls reload.
+func serveUntilSignal(srv *server.Server, ln net.Listener, grace time.Duration, reload func(), logger *slog.Logger) int {
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(signals)
@@ -133,7 +144,7 @@ func serveUntilSignal(srv *server.Server, ln net.Listener, grace time.Duration, 
 			return exitRuntime
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
-				logger.Warn("SIGHUP ignored: configuration reload is not implemented yet")
+				reload()
 				continue
 			}
 			logger.Info("shutting down", "signal", sig.String(), "grace", grace)
@@ -156,86 +167,6 @@ func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// newSite builds the handler of the origin listener: its document root.
-func newSite(cfg *config.Config) (http1.Handler, error) {
-	root := cfg.Roots[cfg.Origin.Root]
-	h, err := static.New(static.Config{
-		Root:            root.Path,
-		Index:           root.Index,
-		Listing:         root.Listing,
-		Writes:          root.Writes,
-		Compress:        root.Compress,
-		CompressMinSize: int64(root.CompressMinSize),
-		CompressTypes:   root.CompressTypes,
-		Precompressed:   root.Precompressed,
-		MaxBody:         int64(cfg.Limits.MaxBody),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("roots.%s: %w", root.Name, err)
-	}
-	return h, nil
-}
-
-// loadedPolicies is the runtime and the origin's policy chain.
-type loadedPolicies struct {
-	engine *policy.Engine
-	chain  []*policy.Policy
-}
-
-// loadPolicies compiles every policy of the origin's chain and watches its
-// file, so that a changed module is swapped in while the server runs.
-func loadPolicies(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*loadedPolicies, error) {
-	loaded := &loadedPolicies{}
-	if len(cfg.Origin.Policies) == 0 {
-		return loaded, nil
-	}
-	engine, err := policy.NewEngine(ctx, policy.EngineOptions{
-		CacheDir:         cfg.Wasm.CacheDir,
-		MemoryLimitPages: uint32(cfg.Wasm.MemoryLimit / (64 * config.KiB)),
-		Logger:           logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("wasm: %w", err)
-	}
-	loaded.engine = engine
-	for _, name := range cfg.Origin.Policies {
-		pc := cfg.Policies[name]
-		guestConfig := []byte("{}")
-		if pc.Config != nil {
-			guestConfig, err = json.Marshal(pc.Config)
-		}
-		if err != nil {
-			loaded.close()
-			return nil, fmt.Errorf("policies.%s.config: %w", name, err)
-		}
-		p, err := engine.Load(ctx, policy.Options{
-			Name:        name,
-			Path:        pc.Wasm,
-			Config:      guestConfig,
-			OnError:     policy.FailMode(pc.OnError),
-			PoolSize:    pc.PoolSize,
-			CallTimeout: cfg.Wasm.CallTimeout.Duration,
-			Logger:      logger,
-		})
-		if err != nil {
-			loaded.close()
-			return nil, fmt.Errorf("policies.%s: %w", name, err)
-		}
-		loaded.chain = append(loaded.chain, p)
-		go p.Watch(ctx, 0)
-	}
-	return loaded, nil
-}
-
-func (l *loadedPolicies) close() {
-	for _, p := range l.chain {
-		p.Close()
-	}
-	if l.engine != nil {
-		l.engine.Close(context.Background())
-	}
 }
 
 func serverConfig(cfg *config.Config, name string, h http1.Handler, logger *slog.Logger,

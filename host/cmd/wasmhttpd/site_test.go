@@ -1,0 +1,73 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"wasmhttpd/host/config"
+)
+
+func testSite(t *testing.T) *site {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Roots[config.DefaultRoot].Path = t.TempDir()
+	s, err := buildSite(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	return s
+}
+
+func closed(s *site) bool { return s.closed.Load() }
+
+// TestLiveSiteClosesOldSiteAfterItsLastRequest checks the hand-over of a
+// reload: a request in flight keeps its site open; the site closes when
+// that request ends, and new requests go to the new site.
+func TestLiveSiteClosesOldSiteAfterItsLastRequest(t *testing.T) {
+	oldSite, newSite := testSite(t), testSite(t)
+	live := newLiveSite(oldSite)
+
+	inFlight := live.acquire()
+	require.Same(t, oldSite, inFlight)
+	live.swap(newSite)
+	assert.Equal(t, int64(1), oldSite.refs.Load(), "the request in flight still holds the old site")
+	assert.Same(t, newSite, live.acquire(), "new requests get the new site")
+	newSite.release()
+
+	inFlight.release()
+	assert.Equal(t, int64(0), oldSite.refs.Load())
+	assert.True(t, closed(oldSite), "the old site closed with its last request")
+	assert.False(t, closed(newSite))
+	live.close()
+	assert.True(t, closed(newSite))
+}
+
+func TestLiveSiteConcurrentSwaps(t *testing.T) {
+	sites := []*site{testSite(t)}
+	live := newLiveSite(sites[0])
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 2000 {
+				s := live.acquire()
+				assert.False(t, closed(s), "a site in use is never closed")
+				s.release()
+			}
+		}()
+	}
+	for range 20 {
+		s := testSite(t)
+		sites = append(sites, s)
+		live.swap(s)
+	}
+	wg.Wait()
+	for _, s := range sites[:len(sites)-1] {
+		assert.True(t, closed(s), "every replaced site closed")
+	}
+	live.close()
+}
