@@ -6,25 +6,44 @@ BIN     := bin/wasmhttpd
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test vet fuzz bench clean
+.PHONY: all build policies run test vet fuzz bench clean
 
 all: build
 
-build:
+build: policies
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./host/cmd/wasmhttpd
+
+# Policies: every policies/<name>/ becomes policies/<name>.wasm, with TinyGo
+# when it is on PATH (small, fast modules) and the standard toolchain
+# otherwise, so a machine with only Go builds everything.
+TINYGO   ?= $(shell command -v tinygo 2>/dev/null)
+POLICIES := $(patsubst policies/%/main.go,policies/%.wasm,$(wildcard policies/*/main.go))
+GUEST_SRC := $(wildcard guest/*.go)
+
+policies: $(POLICIES)
+
+.SECONDEXPANSION:
+policies/%.wasm: $$(wildcard policies/%/*.go) $(GUEST_SRC) go.mod
+ifneq ($(TINYGO),)
+	$(TINYGO) build -target=wasip1 -buildmode=c-shared -no-debug -o $@ ./policies/$*
+else
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags '-s -w' -o $@ ./policies/$*
+endif
 
 run: build
 	./$(BIN) -config config.toml
 
 vet:
-	@unformatted=$$(gofmt -l host bench e2e 2>/dev/null); \
+	@unformatted=$$(gofmt -l host bench e2e guest policies 2>/dev/null); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./guest/... ./policies/...
 
 # The whole suite: unit tests under the race detector, then the end-to-end
 # tests, which build and start the real binary on loopback ports.
 test: vet
 	$(GO) test -race -count=1 ./host/... ./bench/...
+	$(GO) test -race -count=1 ./guest/... ./policies/...
 	$(GO) test -count=1 ./e2e/...
 
 # A short run of every fuzz target (the seed corpus also runs in `make test`).
@@ -38,4 +57,4 @@ bench: build
 	bench/run.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin policies/*.wasm

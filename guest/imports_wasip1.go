@@ -1,0 +1,222 @@
+//go:build wasip1
+
+package guest
+
+import "unsafe"
+
+//go:wasmimport http_handler enable_features
+func enableFeatures(features uint32) uint32
+
+//go:wasmimport http_handler get_config
+func getConfig(buf unsafe.Pointer, limit uint32) uint32
+
+//go:wasmimport http_handler log_enabled
+func logEnabled(level int32) uint32
+
+//go:wasmimport http_handler log
+func logMessage(level int32, msg unsafe.Pointer, msgLen uint32)
+
+//go:wasmimport http_handler get_method
+func getMethod(buf unsafe.Pointer, limit uint32) uint32
+
+//go:wasmimport http_handler set_method
+func setMethod(p unsafe.Pointer, n uint32)
+
+//go:wasmimport http_handler get_uri
+func getURI(buf unsafe.Pointer, limit uint32) uint32
+
+//go:wasmimport http_handler set_uri
+func setURI(p unsafe.Pointer, n uint32)
+
+//go:wasmimport http_handler get_protocol_version
+func getProtocolVersion(buf unsafe.Pointer, limit uint32) uint32
+
+//go:wasmimport http_handler get_header_names
+func getHeaderNames(kind uint32, buf unsafe.Pointer, limit uint32) uint64
+
+//go:wasmimport http_handler get_header_values
+func getHeaderValues(kind uint32, name unsafe.Pointer, nameLen uint32, buf unsafe.Pointer, limit uint32) uint64
+
+//go:wasmimport http_handler set_header_value
+func setHeaderValue(kind uint32, name unsafe.Pointer, nameLen uint32, value unsafe.Pointer, valueLen uint32)
+
+//go:wasmimport http_handler add_header_value
+func addHeaderValue(kind uint32, name unsafe.Pointer, nameLen uint32, value unsafe.Pointer, valueLen uint32)
+
+//go:wasmimport http_handler remove_header
+func removeHeader(kind uint32, name unsafe.Pointer, nameLen uint32)
+
+//go:wasmimport http_handler read_body
+func readBody(kind uint32, buf unsafe.Pointer, limit uint32) uint64
+
+//go:wasmimport http_handler write_body
+func writeBody(kind uint32, buf unsafe.Pointer, n uint32)
+
+//go:wasmimport http_handler get_status_code
+func getStatusCode() uint32
+
+//go:wasmimport http_handler set_status_code
+func setStatusCode(code uint32)
+
+//go:wasmimport http_handler get_source_addr
+func getSourceAddr(buf unsafe.Pointer, limit uint32) uint32
+
+// imports is the Host of a wasip1 build: the http_handler imports.
+type imports struct{}
+
+// wasmHost is the one imports value, stored in host at start-up.
+var wasmHost Host = imports{}
+
+func init() { host = wasmHost }
+
+//go:wasmexport handle_request
+func handleRequest() uint64 { return DispatchRequest(wasmHost) }
+
+//go:wasmexport handle_response
+func handleResponse(reqCtx uint32, isError uint32) {
+	DispatchResponse(wasmHost, reqCtx, isError != 0)
+}
+
+// scratch is the shared receive buffer. An instance runs one call at a
+// time, so one buffer serves every get_*; it grows to the largest value
+// seen and stays, sparing an allocation per call.
+var scratch = make([]byte, 2048)
+
+// ptr returns the address of b's first byte (nil for an empty slice, which
+// the host never dereferences with a zero length).
+func ptr(b []byte) unsafe.Pointer {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&b[0])
+}
+
+// strPtr returns the address of s's bytes without copying.
+func strPtr(s string) unsafe.Pointer {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(unsafe.StringData(s))
+}
+
+// grow makes scratch at least n bytes.
+func grow(n uint32) {
+	if int(n) > len(scratch) {
+		scratch = make([]byte, n)
+	}
+}
+
+// getBytes calls a get_* function that returns the full length and writes
+// only when it fits, retrying once with a large enough buffer.
+func getBytes(get func(unsafe.Pointer, uint32) uint32) []byte {
+	n := get(ptr(scratch), uint32(len(scratch)))
+	if int(n) > len(scratch) {
+		grow(n)
+		n = get(ptr(scratch), uint32(len(scratch)))
+	}
+	return scratch[:n]
+}
+
+func getString(get func(unsafe.Pointer, uint32) uint32) string {
+	return string(getBytes(get))
+}
+
+// splitNUL splits count NUL-terminated strings.
+func splitNUL(b []byte, count uint32) []string {
+	out := make([]string, 0, count)
+	start := 0
+	for i, c := range b {
+		if c == 0 {
+			out = append(out, string(b[start:i]))
+			start = i + 1
+		}
+	}
+	return out
+}
+
+// EnableFeatures implements Host.
+func (imports) EnableFeatures(f Features) Features { return Features(enableFeatures(uint32(f))) }
+
+// Config implements Host; the bytes are copied, as scratch is reused.
+func (imports) Config() []byte {
+	b := getBytes(getConfig)
+	return append([]byte(nil), b...)
+}
+
+// LogEnabled implements Host.
+func (imports) LogEnabled(l LogLevel) bool { return logEnabled(int32(l)) == 1 }
+
+// Log implements Host.
+func (imports) Log(l LogLevel, msg string) { logMessage(int32(l), strPtr(msg), uint32(len(msg))) }
+
+// Method implements Host.
+func (imports) Method() string { return getString(getMethod) }
+
+// SetMethod implements Host.
+func (imports) SetMethod(m string) { setMethod(strPtr(m), uint32(len(m))) }
+
+// URI implements Host.
+func (imports) URI() string { return getString(getURI) }
+
+// SetURI implements Host.
+func (imports) SetURI(u string) { setURI(strPtr(u), uint32(len(u))) }
+
+// ProtocolVersion implements Host.
+func (imports) ProtocolVersion() string { return getString(getProtocolVersion) }
+
+// HeaderNames implements Host.
+func (imports) HeaderNames(kind HeaderKind) []string {
+	r := getHeaderNames(uint32(kind), ptr(scratch), uint32(len(scratch)))
+	if n := uint32(r); int(n) > len(scratch) {
+		grow(n)
+		r = getHeaderNames(uint32(kind), ptr(scratch), uint32(len(scratch)))
+	}
+	return splitNUL(scratch[:uint32(r)], uint32(r>>32))
+}
+
+// HeaderValues implements Host.
+func (imports) HeaderValues(kind HeaderKind, name string) []string {
+	r := getHeaderValues(uint32(kind), strPtr(name), uint32(len(name)), ptr(scratch), uint32(len(scratch)))
+	if n := uint32(r); int(n) > len(scratch) {
+		grow(n)
+		r = getHeaderValues(uint32(kind), strPtr(name), uint32(len(name)), ptr(scratch), uint32(len(scratch)))
+	}
+	if r>>32 == 0 {
+		return nil
+	}
+	return splitNUL(scratch[:uint32(r)], uint32(r>>32))
+}
+
+// SetHeaderValue implements Host.
+func (imports) SetHeaderValue(kind HeaderKind, name, value string) {
+	setHeaderValue(uint32(kind), strPtr(name), uint32(len(name)), strPtr(value), uint32(len(value)))
+}
+
+// AddHeaderValue implements Host.
+func (imports) AddHeaderValue(kind HeaderKind, name, value string) {
+	addHeaderValue(uint32(kind), strPtr(name), uint32(len(name)), strPtr(value), uint32(len(value)))
+}
+
+// RemoveHeader implements Host.
+func (imports) RemoveHeader(kind HeaderKind, name string) {
+	removeHeader(uint32(kind), strPtr(name), uint32(len(name)))
+}
+
+// ReadBody implements Host; p must not be empty (the host refuses a zero
+// limit).
+func (imports) ReadBody(kind BodyKind, p []byte) (int, bool) {
+	r := readBody(uint32(kind), ptr(p), uint32(len(p)))
+	return int(uint32(r)), r>>32&1 == 1
+}
+
+// WriteBody implements Host.
+func (imports) WriteBody(kind BodyKind, p []byte) { writeBody(uint32(kind), ptr(p), uint32(len(p))) }
+
+// StatusCode implements Host.
+func (imports) StatusCode() uint32 { return getStatusCode() }
+
+// SetStatusCode implements Host.
+func (imports) SetStatusCode(c uint32) { setStatusCode(c) }
+
+// SourceAddr implements Host.
+func (imports) SourceAddr() string { return getString(getSourceAddr) }
