@@ -17,7 +17,9 @@
 // the request's query to the Location (default false). The first matching
 // rule wins, so list longer prefixes first. Non-matching requests pass on.
 //
-// Default: {"rules":[{"from":"/old.html","to":"/new.html"}]}.
+// Default (no config, or a config without "rules"):
+// {"rules":[{"from":"/old.html","to":"/new.html"}]}; "rules": [] turns
+// every redirect off.
 package main
 
 import (
@@ -65,12 +67,11 @@ type policy struct {
 }
 
 func newPolicy(raw []byte) (*policy, error) {
+	// The host hands "{}" when config.toml has no table: that keeps the
+	// default rules; a "rules" key replaces them entirely.
 	cfg := defaultConfig()
-	if len(raw) > 0 {
-		cfg = Config{}
-		if err := guest.DecodeJSON(raw, &cfg); err != nil {
-			return nil, err
-		}
+	if err := guest.DecodeJSON(raw, &cfg); err != nil {
+		return nil, err
 	}
 	for i := range cfg.Rules {
 		r := &cfg.Rules[i]

@@ -53,13 +53,19 @@ func TestRedirects(t *testing.T) {
 }
 
 func TestDefaultConfig(t *testing.T) {
-	p, err := newPolicy(nil)
+	for _, raw := range []string{"", "{}"} { // the host sends {} for no table
+		p, err := newPolicy([]byte(raw))
+		require.NoError(t, err)
+		h := guesttest.NewRequest("GET", "/old.html")
+		next, _ := h.Request(p)
+		assert.False(t, next, raw)
+		assert.Equal(t, uint32(301), h.StatusCode())
+		assert.Equal(t, "/new.html", h.Get(guest.KindResponseHeaders, "location"))
+	}
+	p, err := newPolicy([]byte(`{"rules":[]}`))
 	require.NoError(t, err)
-	h := guesttest.NewRequest("GET", "/old.html")
-	next, _ := h.Request(p)
-	assert.False(t, next)
-	assert.Equal(t, uint32(301), h.StatusCode())
-	assert.Equal(t, "/new.html", h.Get(guest.KindResponseHeaders, "location"))
+	next, _ := guesttest.NewRequest("GET", "/old.html").Request(p)
+	assert.True(t, next, "empty rules turn redirects off")
 }
 
 func TestBadConfig(t *testing.T) {
