@@ -38,6 +38,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building wasmhttpd:", err)
 		os.Exit(1)
 	}
+	// The standard policies, as make builds them for the default config.
+	policies := exec.Command("make", "-s", "-C", "..", "policies")
+	policies.Stdout, policies.Stderr = os.Stderr, os.Stderr
+	if err := policies.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building policies:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
