@@ -50,6 +50,20 @@ var host Host
 // place when the host instantiates the module (during _initialize).
 func Handle(h Handler) { handler = h }
 
+// HandleConfigured builds the module's policy from its configuration and
+// registers it: call it from init. A configuration build refuses panics,
+// which fails the module's instantiation, so that the host keeps serving
+// the running generation rather than a policy without its rules. name
+// prefixes the message.
+func HandleConfigured[H Handler](name string, build func(config []byte) (H, error)) H {
+	h, err := build(Config())
+	if err != nil {
+		panic(name + ": " + err.Error())
+	}
+	Handle(h)
+	return h
+}
+
 // UseHost makes h the host that the package-level functions (Config, Log,
 // EnableFeatures) talk to. The wasip1 build calls it at start-up with the
 // real imports; tests call it with a fake.

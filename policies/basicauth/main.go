@@ -48,14 +48,9 @@ import (
 func main() {}
 
 func init() {
-	p, err := newPolicy(guest.Config())
-	if err != nil {
-		panic("basicauth: " + err.Error())
-	}
-	if len(p.users) == 0 {
+	if p := guest.HandleConfigured("basicauth", newPolicy); len(p.users) == 0 {
 		guest.Log(guest.LogWarn, "basicauth: no users configured: every guarded request is refused")
 	}
-	guest.Handle(p)
 }
 
 // User is one credential.

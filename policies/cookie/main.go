@@ -32,13 +32,7 @@ import (
 
 func main() {}
 
-func init() {
-	p, err := newPolicy(guest.Config())
-	if err != nil {
-		panic("cookie: " + err.Error())
-	}
-	guest.Handle(p)
-}
+func init() { guest.HandleConfigured("cookie", newPolicy) }
 
 // Config is the policy configuration.
 type Config struct {

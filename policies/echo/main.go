@@ -25,13 +25,7 @@ import (
 
 func main() {}
 
-func init() {
-	p, err := newPolicy(guest.Config())
-	if err != nil {
-		panic("echo: " + err.Error())
-	}
-	guest.Handle(p)
-}
+func init() { guest.HandleConfigured("echo", newPolicy) }
 
 // Config is the (empty) policy configuration.
 type Config struct{}

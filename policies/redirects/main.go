@@ -32,15 +32,7 @@ import (
 
 func main() {}
 
-func init() {
-	p, err := newPolicy(guest.Config())
-	if err != nil {
-		// A bad config must fail instantiation, so the host keeps the
-		// running generation instead of serving with no rules.
-		panic("redirects: " + err.Error())
-	}
-	guest.Handle(p)
-}
+func init() { guest.HandleConfigured("redirects", newPolicy) }
 
 // Rule is one redirect.
 type Rule struct {

@@ -26,13 +26,7 @@ import (
 
 func main() {}
 
-func init() {
-	p, err := newPolicy(guest.Config())
-	if err != nil {
-		panic("typeguard: " + err.Error())
-	}
-	guest.Handle(p)
-}
+func init() { guest.HandleConfigured("typeguard", newPolicy) }
 
 // Config is the policy configuration.
 type Config struct {
