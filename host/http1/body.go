@@ -178,7 +178,7 @@ func (b *Body) readChunkHeader() (int64, error) {
 	var size int64
 	i := 0
 	for ; i < len(line); i++ {
-		d := unhex(line[i])
+		d := HexDigit(line[i])
 		if d < 0 {
 			break
 		}
@@ -221,18 +221,6 @@ func (b *Body) readChunkEnd() error {
 	}
 	b.br.Discard(2)
 	return nil
-}
-
-func unhex(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c - 'a' + 10)
-	case 'A' <= c && c <= 'F':
-		return int(c - 'A' + 10)
-	}
-	return -1
 }
 
 // Bytes reads the rest of the body into memory, up to limit bytes (else

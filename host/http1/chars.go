@@ -96,7 +96,7 @@ func validIPLiteral(b []byte) bool {
 		return false
 	}
 	for _, c := range b {
-		if !(isDigit(c) || unhex(c) >= 0 || c == ':' || c == '.') {
+		if !(isDigit(c) || HexDigit(c) >= 0 || c == ':' || c == '.') {
 			return false
 		}
 	}
@@ -109,7 +109,7 @@ func validRegName(b []byte) bool {
 		c := b[i]
 		switch {
 		case c == '%':
-			if i+2 >= len(b) || unhex(b[i+1]) < 0 || unhex(b[i+2]) < 0 {
+			if i+2 >= len(b) || HexDigit(b[i+1]) < 0 || HexDigit(b[i+2]) < 0 {
 				return false
 			}
 			i += 2
@@ -143,6 +143,19 @@ func lastIndexByte(b []byte, c byte) int {
 		if b[i] == c {
 			return i
 		}
+	}
+	return -1
+}
+
+// HexDigit returns the value of the hexadecimal digit c, or -1.
+func HexDigit(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c - 'a' + 10)
+	case 'A' <= c && c <= 'F':
+		return int(c - 'A' + 10)
 	}
 	return -1
 }

@@ -1,5 +1,7 @@
 package static
 
+import "wasmhttpd/host/http1"
+
 // pathError is a request path refused before the file system is touched.
 // The reasons are constants, so a refusal costs no allocation and never
 // echoes a server path.
@@ -71,7 +73,7 @@ func resolve(dst, p []byte) (rel []byte, dirSlash bool, err *pathError) {
 				if i+2 >= len(p) {
 					return dst, false, errBadEscape
 				}
-				hi, lo := unhex(p[i+1]), unhex(p[i+2])
+				hi, lo := http1.HexDigit(p[i+1]), http1.HexDigit(p[i+2])
 				if hi < 0 || lo < 0 {
 					return dst, false, errBadEscape
 				}
@@ -107,18 +109,6 @@ func resolve(dst, p []byte) (rel []byte, dirSlash bool, err *pathError) {
 		dst = append(dst, '.')
 	}
 	return dst, p[len(p)-1] == '/', nil
-}
-
-func unhex(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c - 'a' + 10)
-	case 'A' <= c && c <= 'F':
-		return int(c - 'A' + 10)
-	}
-	return -1
 }
 
 // segmentSafe marks the bytes a path segment may carry unescaped:
