@@ -1,8 +1,6 @@
 package policy
 
 import (
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,26 +16,9 @@ func TestHostile(t *testing.T) {
 	p := load(t, "hostile", func(o *Options) { o.Name, o.CallTimeout = "hostile-closed", time.Second })
 	c := NewChain([]*Policy{p}, echo)
 
-	stop := make(chan struct{})
-	var good, bad atomic.Int64
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				r := do(t, c, get("fine"))
-				if r.StatusCode == 200 && r.Header.Get("x-echo-method") == "GET" {
-					good.Add(1)
-				} else {
-					bad.Add(1)
-				}
-			}
-		})
-	}
+	stop := loadLoop(t, c, 4, func(r response) bool {
+		return r.StatusCode == 200 && r.Header.Get("x-echo-method") == "GET"
+	})
 
 	cases := []struct{ test, cause string }{
 		{"spin", "timeout after 1s"},
@@ -65,10 +46,9 @@ func TestHostile(t *testing.T) {
 			}
 		})
 	}
-	close(stop)
-	wg.Wait()
-	assert.Zero(t, bad.Load(), "good requests failed")
-	assert.Positive(t, good.Load())
+	good, bad := stop()
+	assert.Zero(t, bad, "good requests failed")
+	assert.Positive(t, good)
 	assert.LessOrEqual(t, p.Stats().Instances, int64(4), "pool bound")
 	require.Contains(t, logBuf.String(), "policy=hostile-closed")
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -163,4 +164,34 @@ func do(t testing.TB, h http1.Handler, raw string) response {
 func get(test string, extra ...string) string {
 	return "GET /path?x=1 HTTP/1.1\r\nHost: example.test\r\nX-Test: " + test + "\r\n" +
 		strings.Join(extra, "") + "\r\n"
+}
+
+// loadLoop sends good requests through c from n goroutines until the
+// returned stop is called; stop reports how many responses passed check
+// and how many did not.
+func loadLoop(t *testing.T, c *Chain, n int, check func(response) bool) (stop func() (passed, failed int64)) {
+	done := make(chan struct{})
+	var ok, bad atomic.Int64
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if check(do(t, c, get("fine"))) {
+					ok.Add(1)
+				} else {
+					bad.Add(1)
+				}
+			}
+		})
+	}
+	return func() (int64, int64) {
+		close(done)
+		wg.Wait()
+		return ok.Load(), bad.Load()
+	}
 }

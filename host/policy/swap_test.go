@@ -4,8 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,27 +35,10 @@ func TestHotSwap(t *testing.T) {
 	require.NoError(t, err)
 	c := NewChain([]*Policy{p}, echo)
 
-	stop := make(chan struct{})
-	var ok, failed atomic.Int64
-	var wg sync.WaitGroup
-	for range 3 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				r := do(t, c, get("fine"))
-				v := r.Header.Get("x-version")
-				if r.StatusCode == 200 && (v == "v1" || v == "v2") && r.Header.Get("x-echo-method") == "GET" {
-					ok.Add(1)
-				} else {
-					failed.Add(1)
-				}
-			}
-		})
-	}
+	stop := loadLoop(t, c, 3, func(r response) bool {
+		v := r.Header.Get("x-version")
+		return r.StatusCode == 200 && (v == "v1" || v == "v2") && r.Header.Get("x-echo-method") == "GET"
+	})
 
 	want := "v1"
 	for i := range 20 {
@@ -71,10 +52,9 @@ func TestHotSwap(t *testing.T) {
 		assert.Equal(t, uint64(i+2), p.Stats().Generation)
 		assert.Equal(t, want, do(t, c, get("fine")).Header.Get("x-version"), "swap %d", i)
 	}
-	close(stop)
-	wg.Wait()
-	assert.Zero(t, failed.Load())
-	assert.Positive(t, ok.Load())
+	ok, failed := stop()
+	assert.Zero(t, failed)
+	assert.Positive(t, ok)
 	st := p.Stats()
 	assert.Equal(t, uint64(20), st.Swaps)
 	assert.LessOrEqual(t, st.Instances, int64(poolSize), "retired generations must be closed")
