@@ -17,6 +17,13 @@ type scratch struct {
 	side  file
 	rd    preader
 	buf   []byte // copy and compression buffer, allocated on first use
+	mount []byte // URL prefix of the root in this request (ServePath)
+}
+
+// appendURL returns in s.name the URL path of rel as the client reaches
+// it.
+func (s *scratch) appendURL(rel []byte) []byte {
+	return appendURLPath(append(s.name[:0], s.mount...), rel)
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -37,7 +44,7 @@ func putScratch(s *scratch) {
 	if cap(s.path) > maxPooledPath || cap(s.name) > maxPooledPath || cap(s.cpath) > maxPooledPath {
 		return
 	}
-	s.main, s.side, s.rd = file{}, file{}, preader{}
+	s.main, s.side, s.rd, s.mount = file{}, file{}, preader{}, nil
 	scratchPool.Put(s)
 }
 

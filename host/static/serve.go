@@ -37,7 +37,7 @@ func (h *Handler) serveRead(ex *http1.Exchange, s *scratch, rel []byte, dirSlash
 	// the URL, so it must end in a slash: redirect (301, as nginx and
 	// Caddy do) to the canonical form, keeping the query.
 	if !dirSlash {
-		loc := appendURLPath(s.name[:0], rel)
+		loc := s.appendURL(rel)
 		if len(rel) > 1 || rel[0] != '.' {
 			loc = append(loc, '/')
 		}

@@ -201,7 +201,25 @@ func (h *Handler) Close() error {
 // OPTIONS (204 with Allow, for a path or "*"), PUT, POST and DELETE when
 // writes are enabled, and 405 with Allow for anything else. Every refusal
 // is a plain-text body giving the reason, without server paths.
-func (h *Handler) Serve(ex *http1.Exchange) {
+func (h *Handler) Serve(ex *http1.Exchange) { h.serve(ex, ex.Request.Path, nil) }
+
+// ServePath answers ex as Serve does, but for path (a URL path, still
+// percent-encoded) under the root instead of the request's own: what a
+// route that maps "/files/{name}" to "/{name}" of a root needs. The URLs
+// the answer carries (Location of a redirect or a created file) are in
+// the request's URL space when the request path ends with path — the
+// usual prefix mapping — and in the root's otherwise.
+func (h *Handler) ServePath(ex *http1.Exchange, path []byte) {
+	var mount []byte
+	if p := ex.Request.Path; len(p) >= len(path) && string(p[len(p)-len(path):]) == string(path) {
+		mount = p[:len(p)-len(path)]
+	}
+	h.serve(ex, path, mount)
+}
+
+// serve answers ex for path under the root; mount is the URL prefix the
+// root is reached under, for the URLs the answer carries.
+func (h *Handler) serve(ex *http1.Exchange, path, mount []byte) {
 	req, w := ex.Request, ex.Response
 	if req.Form == http1.AsteriskForm {
 		// "OPTIONS *" asks about the server, not a resource.
@@ -217,7 +235,8 @@ func (h *Handler) Serve(ex *http1.Exchange) {
 
 	s := getScratch()
 	defer putScratch(s)
-	rel, dirSlash, perr := resolve(s.path[:0], req.Path)
+	s.mount = mount
+	rel, dirSlash, perr := resolve(s.path[:0], path)
 	s.path = rel[:0]
 	if perr != nil {
 		w.Error(perr.status, perr.reason)

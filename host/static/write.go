@@ -324,7 +324,7 @@ func (h *Handler) servePut(ex *http1.Exchange, s *scratch, rel []byte, dirSlash 
 		w.WriteHeader(204)
 		return
 	}
-	hdr.AddBytes([]byte("Location"), appendURLPath(s.name[:0], rel))
+	hdr.AddBytes([]byte("Location"), s.appendURL(rel))
 	w.SetContentLength(0)
 	w.WriteHeader(201)
 }
@@ -381,7 +381,7 @@ func (h *Handler) servePost(ex *http1.Exchange, s *scratch, rel []byte, dirSlash
 		h.syncDirs(dirs)
 		hdr := w.Header()
 		hdr.AddBytes([]byte("ETag"), appendETag(s.val[:0], &up.file, ""))
-		hdr.AddBytes([]byte("Location"), appendURLPath(s.name[:0], []byte(candidate)))
+		hdr.AddBytes([]byte("Location"), s.appendURL([]byte(candidate)))
 		w.SetContentLength(0)
 		w.WriteHeader(201)
 		return

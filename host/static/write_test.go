@@ -1,6 +1,7 @@
 package static
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -376,4 +377,30 @@ func TestConcurrentPost(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, entries, n)
 	assert.Empty(t, tempFiles(t, root))
+}
+
+// TestServePath: a route maps /files/{name} to /{name} of the root; what
+// the answers say of URLs stays in the client's URL space.
+func TestServePath(t *testing.T) {
+	root := makeRoot(t)
+	h := newHandler(t, Config{Root: root, Writes: true}, false)
+	files := http1.HandlerFunc(func(ex *http1.Exchange) {
+		h.ServePath(ex, bytes.TrimPrefix(ex.Request.Path, []byte("/files")))
+	})
+	for i, want := range []string{"/files/up/p.txt", "/files/up/p(1).txt"} {
+		res := serve(t, files, withBody("POST", "/files/up/p.txt", fmt.Sprint(i)))
+		assert.Equal(t, 201, res.StatusCode, res.body)
+		assert.Equal(t, want, res.Header.Get("Location"))
+	}
+	assert.Equal(t, "0", readFile(t, root, "up/p.txt"))
+	assert.Equal(t, "read me\n", get(t, files, "GET", "/files/docs/readme.txt").body)
+	res := get(t, files, "GET", "/files/docs?x=1")
+	assert.Equal(t, 301, res.StatusCode)
+	assert.Equal(t, "/files/docs/?x=1", res.Header.Get("Location"))
+	assert.Equal(t, 404, get(t, files, "GET", "/files/nope.txt").StatusCode)
+
+	unrelated := http1.HandlerFunc(func(ex *http1.Exchange) { h.ServePath(ex, []byte("/docs")) })
+	res = get(t, unrelated, "GET", "/latest-docs")
+	assert.Equal(t, 301, res.StatusCode)
+	assert.Equal(t, "/docs/", res.Header.Get("Location"), "no common suffix: the root's URL space")
 }
