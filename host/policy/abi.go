@@ -328,6 +328,9 @@ func setStatusCode(ctx context.Context, _ api.Module, stack []uint64) {
 	if code < 100 || code > 999 {
 		in.trap("set_status_code: %d is not a status code", code)
 	}
+	if st.phase != phaseRequest {
+		in.trap("set_status_code in a cache hook: the status is the origin's")
+	}
 	w := st.ex.Response
 	if w.HeaderWritten() && !w.Buffering() {
 		in.trap("set_status_code after the response was sent; enable buffer_response")

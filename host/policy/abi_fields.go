@@ -14,7 +14,8 @@ const maxHeaderFields = 1000
 
 // header returns the table a header kind names, checking that the guest
 // may change it now when mutate is set: request fields only before the
-// next handler, response fields after it only with buffer_response.
+// next handler, response fields after it only with buffer_response — or
+// in a cache hook, where they are the response about to be sent.
 func (in *instance) header(kind uint32, mutate bool, what string) *http1.Header {
 	st := in.inRequest(what)
 	ex := st.ex
@@ -28,7 +29,7 @@ func (in *instance) header(kind uint32, mutate bool, what string) *http1.Header 
 		}
 		return &ex.Request.Trailer
 	case kindResponse, kindRespTrailers:
-		if mutate && st.afterNext && !ex.Response.Buffering() {
+		if mutate && st.afterNext && !ex.Response.Buffering() && st.phase == phaseRequest {
 			in.trap("%s: response fields cannot change after the next handler without buffer_response", what)
 		}
 		if kind == kindResponse {

@@ -1,21 +1,27 @@
 package policy
 
 import (
+	"sync"
+	"time"
+
 	"wasmhttpd/host/http1"
 )
 
 // Chain runs policies around a next handler: every guest's
 // handle_request in order, then next unless a guest answered (next=0),
 // then handle_response of every guest that said next, in reverse order.
-// It implements http1.Handler.
+// When next is a Router, guests may choose a route instead (the last
+// guest to choose wins). It implements http1.Handler.
 type Chain struct {
 	policies []*Policy
 	next     http1.Handler
+	router   Router // next, when it routes
 }
 
 // NewChain returns a chain of the policies in order before next.
 func NewChain(policies []*Policy, next http1.Handler) *Chain {
-	return &Chain{policies: append([]*Policy(nil), policies...), next: next}
+	router, _ := next.(Router)
+	return &Chain{policies: append([]*Policy(nil), policies...), next: next, router: router}
 }
 
 // step is one policy's part in a request: the generation and instance it
@@ -68,6 +74,7 @@ func (c *Chain) Serve(ex *http1.Exchange) {
 			continue
 		}
 		in.st.begin(ex, in.initFeatures)
+		in.st.router = c.router
 		if in.st.features&FeatureBufferRequest != 0 {
 			if _, err := ex.Request.Body.Bytes(p.maxBody); err != nil {
 				g.put(in)
@@ -102,7 +109,7 @@ func (c *Chain) Serve(ex *http1.Exchange) {
 
 	isError := failed
 	if !answered {
-		isError = c.serveNext(ex)
+		isError = c.serveNext(ex, chosenRoute(steps))
 	}
 	for i := len(steps) - 1; i >= 0; i-- {
 		s := &steps[i]
@@ -120,10 +127,21 @@ func (c *Chain) Serve(ex *http1.Exchange) {
 	}
 }
 
-// serveNext runs the next handler, reporting whether it failed. A panic
-// there is the handler's fault, but the guests that wait for
-// handle_response must still hear of it (is_error=1).
-func (c *Chain) serveNext(ex *http1.Exchange) (failed bool) {
+// chosenRoute is the route of the last guest that chose one.
+func chosenRoute(steps []step) Route {
+	for i := len(steps) - 1; i >= 0; i-- {
+		if r := steps[i].in.st.route; r.Kind != RouteDefault {
+			return r
+		}
+	}
+	return Route{}
+}
+
+// serveNext runs the next handler, or the route a guest chose, reporting
+// whether it failed. A panic there is the handler's fault, but the
+// guests that wait for handle_response must still hear of it
+// (is_error=1).
+func (c *Chain) serveNext(ex *http1.Exchange, r Route) (failed bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			failed = true
@@ -133,6 +151,10 @@ func (c *Chain) serveNext(ex *http1.Exchange) (failed bool) {
 			ex.Response.Error(500, "internal error")
 		}
 	}()
+	if r.Kind != RouteDefault {
+		c.router.ServeRoute(ex, r)
+		return false
+	}
 	c.next.Serve(ex)
 	return false
 }
@@ -159,15 +181,62 @@ func finishDirect(ex *http1.Exchange) {
 // whether the request was answered (fail-closed): a short 500, or an
 // aborted response when its header has already gone out.
 func (c *Chain) fail(ex *http1.Exchange, p *Policy, gen uint64, cause string) bool {
-	mode := "fail-closed"
-	if p.failOpen {
-		mode = "fail-open"
-	}
-	p.log.Warn("policy failed", "policy", p.name, "generation", gen, "cause", cause, "mode", mode,
-		"method", ex.Request.Method, "target", string(ex.Request.Target))
+	p.logFailure(ex, gen, cause)
 	if p.failOpen {
 		return false
 	}
 	ex.Response.Error(500, "policy "+p.name+" failed")
 	return true
+}
+
+// logFailure logs a failed guest call with what an operator needs to find
+// the module and the request. A guest that fails every request at tens of
+// thousands a second must not drown the log (or fill the disk) with
+// identical lines, so the lines are rationed; each says how many failures
+// went unlogged before it.
+func (p *Policy) logFailure(ex *http1.Exchange, gen uint64, cause string) {
+	unlogged, ok := p.failureLog.take(time.Now())
+	if !ok {
+		return
+	}
+	mode := FailClosed
+	if p.failOpen {
+		mode = FailOpen
+	}
+	p.log.Warn("policy failed", "policy", p.name, "generation", gen, "cause", cause, "mode", string(mode),
+		"method", ex.Request.Method, "target", string(ex.Request.Target), "unlogged_before", unlogged)
+}
+
+// logRation is a token bucket for log lines: a burst of logBurst, then
+// logRate a second.
+type logRation struct {
+	mu       sync.Mutex
+	tokens   float64
+	last     time.Time
+	unlogged uint64
+}
+
+const (
+	logBurst = 20
+	logRate  = 10
+)
+
+// take reports whether a line may be written now, and how many were
+// refused since the last one that was.
+func (r *logRation) take(now time.Time) (unlogged uint64, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last.IsZero() {
+		r.tokens = logBurst
+	} else {
+		r.tokens = min(logBurst, r.tokens+now.Sub(r.last).Seconds()*logRate)
+	}
+	r.last = now
+	if r.tokens < 1 {
+		r.unlogged++
+		return 0, false
+	}
+	r.tokens--
+	unlogged, r.unlogged = r.unlogged, 0
+	return unlogged, true
 }

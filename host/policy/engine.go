@@ -80,6 +80,10 @@ func NewEngine(ctx context.Context, opts EngineOptions) (*Engine, error) {
 		e.Close(ctx)
 		return nil, fmt.Errorf("policy: instantiating %s: %w", HostModule, err)
 	}
+	if err := instantiateExtModule(ctx, e.rt); err != nil {
+		e.Close(ctx)
+		return nil, fmt.Errorf("policy: instantiating %s: %w", ExtModule, err)
+	}
 	return e, nil
 }
 

@@ -142,6 +142,15 @@ type response struct {
 // the result with net/http, an independent peer.
 func do(t testing.TB, h http1.Handler, raw string) response {
 	t.Helper()
+	ex, finish := exchange(t, raw)
+	h.Serve(ex)
+	return finish()
+}
+
+// exchange parses raw into an exchange whose response goes to memory;
+// finish completes the response and parses it.
+func exchange(t testing.TB, raw string) (ex *http1.Exchange, finish func() response) {
+	t.Helper()
 	br := bufio.NewReader(strings.NewReader(raw))
 	var out bytes.Buffer
 	bw := bufio.NewWriter(&out)
@@ -150,15 +159,16 @@ func do(t testing.TB, h http1.Handler, raw string) response {
 	require.NoError(t, r.ReadRequest(&req))
 	w := http1.NewResponseWriter(bw, &out)
 	w.Reset(&req)
-	ex := &http1.Exchange{Request: &req, Response: w, RemoteAddr: netip.MustParseAddrPort("192.0.2.7:4242")}
-	h.Serve(ex)
-	w.Finish()
-	bw.Flush()
-	resp, err := http.ReadResponse(bufio.NewReader(&out), nil)
-	require.NoError(t, err, out.String())
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return response{Response: resp, body: string(body), trailer: resp.Trailer}
+	ex = &http1.Exchange{Request: &req, Response: w, RemoteAddr: netip.MustParseAddrPort("192.0.2.7:4242")}
+	return ex, func() response {
+		w.Finish()
+		bw.Flush()
+		resp, err := http.ReadResponse(bufio.NewReader(&out), nil)
+		require.NoError(t, err, out.String())
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return response{Response: resp, body: string(body), trailer: resp.Trailer}
+	}
 }
 
 func get(test string, extra ...string) string {
@@ -181,10 +191,10 @@ func loadLoop(t *testing.T, c *Chain, n int, check func(response) bool) (stop fu
 					return
 				default:
 				}
-				if check(do(t, c, get("fine"))) {
+				if r := do(t, c, get("fine")); check(r) {
 					ok.Add(1)
-				} else {
-					bad.Add(1)
+				} else if bad.Add(1) == 1 {
+					t.Logf("first failed response: %d %q", r.StatusCode, r.body)
 				}
 			}
 		})

@@ -41,6 +41,11 @@ type Options struct {
 	MaxHeaderBytes int   // a header value, and a whole table; default 64 KiB
 	MaxBodyBytes   int64 // body read into memory or written by the guest; default 16 MiB
 
+	// CacheHooks makes the policy the caching proxy's decider: every
+	// generation must export cache_request, cache_lookup and cache_store,
+	// and a swap to a module without them is rejected.
+	CacheHooks bool
+
 	Logger *slog.Logger // default: the engine's
 }
 
@@ -58,12 +63,15 @@ type Policy struct {
 	callTimeout, acquireTimeout, initTimeout time.Duration
 	maxHeader                                int
 	maxBody                                  int64
+	cacheHooks                               bool
 
 	cur    atomic.Pointer[generation]
 	swapMu sync.Mutex // one reload at a time
 	seen   atomic.Pointer[fileSig]
 	lastID uint64
 
+	counters                                 counters
+	failureLog                               logRation
 	calls, errors, timeouts, swaps, rejected atomic.Uint64
 	open                                     atomic.Int64
 	loadTime                                 atomic.Int64
@@ -78,7 +86,7 @@ func (e *Engine) Load(ctx context.Context, opts Options) (*Policy, error) {
 		failOpen: opts.OnError == FailOpen, log: opts.Logger,
 		poolSize: opts.PoolSize, prewarm: opts.Prewarm,
 		callTimeout: opts.CallTimeout, acquireTimeout: opts.AcquireTimeout, initTimeout: opts.InitTimeout,
-		maxHeader: opts.MaxHeaderBytes, maxBody: opts.MaxBodyBytes,
+		maxHeader: opts.MaxHeaderBytes, maxBody: opts.MaxBodyBytes, cacheHooks: opts.CacheHooks,
 	}
 	switch opts.OnError {
 	case "", FailClosed, FailOpen:
@@ -142,6 +150,9 @@ type Stats struct {
 	Swaps      uint64 // successful loads after the first
 	Rejected   uint64 // reloads refused (bad module), old one kept
 	Instances  int64  // live instances, all generations
+
+	// Counters are the guest's own, from counter_add, by name.
+	Counters map[string]int64
 }
 
 // Stats returns the counters.
@@ -150,6 +161,7 @@ func (p *Policy) Stats() Stats {
 		Name: p.name, LoadTime: time.Duration(p.loadTime.Load()),
 		Calls: p.calls.Load(), Errors: p.errors.Load(), Timeouts: p.timeouts.Load(),
 		Swaps: p.swaps.Load(), Rejected: p.rejected.Load(), Instances: p.open.Load(),
+		Counters: p.counters.snapshot(),
 	}
 	if g := p.cur.Load(); g != nil {
 		s.Generation, s.ModuleHash = g.id, g.hashHex()

@@ -23,12 +23,13 @@ type instance struct {
 	gen          *generation
 	mod          api.Module
 	handleReq    api.Function
-	handleResp   api.Function    // nil when the guest does not export it
-	ctx          context.Context // carries the instance; for _initialize
-	dl           *deadlineCtx    // reused for every call
+	handleResp   api.Function             // nil when the guest does not export it
+	cacheFns     [phaseCount]api.Function // the cache hooks by phase, when the policy decides caching
+	ctx          context.Context          // carries the instance; for _initialize
+	dl           *deadlineCtx             // reused for every call
 	initFeatures Features
 	st           reqState
-	stack        [2]uint64 // reused by CallWithStack: no allocation per call
+	stack        [3]uint64 // reused by CallWithStack: no allocation per call
 	fault        string    // why the host trapped the current call
 	stderr       tailWriter
 	closeOnce    sync.Once
@@ -39,6 +40,7 @@ type instance struct {
 type reqState struct {
 	ex          *http1.Exchange
 	features    Features
+	phase       callPhase
 	afterNext   bool
 	reqPos      int // read_body position in the request body
 	respPos     int // read_body position in the held response body
@@ -47,17 +49,38 @@ type reqState struct {
 	written     int64 // body bytes written by the guest in this request
 	scratch     []byte
 	body        []byte
+
+	router Router // of the chain; nil when it does not route
+	route  Route  // chosen by this guest in handle_request
+	cache  struct {
+		key      string
+		lifetime Lifetime
+	}
 }
 
+// callPhase is which export an instance is running, for the host
+// functions that are allowed in some only.
+type callPhase uint8
+
+const (
+	phaseRequest      callPhase = iota // handle_request, then handle_response
+	phaseCacheRequest                  // cache_request
+	phaseCacheLookup                   // cache_lookup
+	phaseCacheStore                    // cache_store
+	phaseCount
+)
+
 func (st *reqState) begin(ex *http1.Exchange, f Features) {
-	st.ex, st.features, st.afterNext = ex, f, false
+	st.ex, st.features, st.phase, st.afterNext = ex, f, phaseRequest, false
 	st.reqPos, st.respPos, st.reqWritten, st.respWritten, st.written = 0, 0, false, false, 0
+	st.router, st.route = nil, Route{}
+	st.cache.key, st.cache.lifetime = "", Lifetime{}
 }
 
 // end drops the references to the exchange, which is reused after the
 // request, and buffers that grew unusually large.
 func (st *reqState) end() {
-	st.ex = nil
+	st.ex, st.router = nil, nil
 	if cap(st.body) > 1<<20 {
 		st.body = nil
 	}
@@ -136,6 +159,11 @@ func (g *generation) newInstance(ctx context.Context) (*instance, error) {
 	in.mod = mod
 	in.handleReq = mod.ExportedFunction("handle_request")
 	in.handleResp = mod.ExportedFunction("handle_response")
+	if g.p.cacheHooks {
+		in.cacheFns[phaseCacheRequest] = mod.ExportedFunction(exportCacheRequest)
+		in.cacheFns[phaseCacheLookup] = mod.ExportedFunction(exportCacheLookup)
+		in.cacheFns[phaseCacheStore] = mod.ExportedFunction(exportCacheStore)
+	}
 	return in, nil
 }
 

@@ -144,7 +144,7 @@ func (p *Policy) newGeneration(ctx context.Context, data []byte, hash [32]byte) 
 	if err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
 	}
-	if err := checkExports(compiled); err != nil {
+	if err := p.checkExports(compiled); err != nil {
 		compiled.Close(ctx)
 		return nil, err
 	}
@@ -171,24 +171,43 @@ func (p *Policy) newGeneration(ctx context.Context, data []byte, hash [32]byte) 
 }
 
 // checkExports requires handle_request () -> i64 and an exported memory;
-// handle_response (i32, i32) -> () is optional but must have that shape.
-func checkExports(m wazero.CompiledModule) error {
+// handle_response (i32, i32) -> () is optional but must have that shape;
+// a cache decider needs its hooks too.
+func (p *Policy) checkExports(m wazero.CompiledModule) error {
 	fns := m.ExportedFunctions()
 	req, ok := fns["handle_request"]
 	if !ok {
 		return errors.New("module does not export handle_request: not an http-wasm guest")
 	}
-	if len(req.ParamTypes()) != 0 || !bytes.Equal(req.ResultTypes(), []api.ValueType{api.ValueTypeI64}) {
+	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
+	if len(req.ParamTypes()) != 0 || !sameTypes(req.ResultTypes(), []api.ValueType{i64}) {
 		return errors.New("handle_request must have the signature () -> i64")
 	}
 	if resp, ok := fns["handle_response"]; ok {
-		i32 := api.ValueTypeI32
-		if !bytes.Equal(resp.ParamTypes(), []api.ValueType{i32, i32}) || len(resp.ResultTypes()) != 0 {
+		if !sameTypes(resp.ParamTypes(), []api.ValueType{i32, i32}) || len(resp.ResultTypes()) != 0 {
 			return errors.New("handle_response must have the signature (i32, i32) -> ()")
 		}
 	}
 	if _, ok := m.ExportedMemories()["memory"]; !ok {
 		return errors.New("module does not export its memory")
 	}
+	if p.cacheHooks {
+		return checkCacheExports(fns)
+	}
 	return nil
+}
+
+// sameTypes compares two signatures' type lists.
+func sameTypes(a, b []api.ValueType) bool { return bytes.Equal(a, b) }
+
+// typeList spells a parameter list as WebAssembly text does.
+func typeList(ts []api.ValueType) string {
+	s := ""
+	for i, t := range ts {
+		if i > 0 {
+			s += ", "
+		}
+		s += api.ValueTypeName(t)
+	}
+	return s
 }

@@ -1,6 +1,7 @@
 // Command conform is a test guest that exercises every http_handler
-// import, one case per request, chosen by the x-test request header. It
-// uses raw imports so that it depends on nothing but the ABI.
+// import, and every wasmhttpd_v1 import and export (ext.go), one case per
+// request, chosen by the x-test request header. It uses raw imports so
+// that it depends on nothing but the ABI.
 package main
 
 import (
@@ -149,6 +150,9 @@ var test string
 //go:wasmexport handle_request
 func handleRequest() uint64 {
 	test = header(req, "x-test")
+	if extRequest() {
+		return 1
+	}
 	switch test {
 	case "names":
 		set(resp, "x-names", strings.Join(names(req), ","))
@@ -219,6 +223,7 @@ func handleRequest() uint64 {
 
 //go:wasmexport handle_response
 func handleResponse(reqCtx uint32, isError uint32) {
+	extResponse()
 	switch test {
 	case "respbody":
 		set(resp, "x-status", strconv.Itoa(int(getStatusCode())))

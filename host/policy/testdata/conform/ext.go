@@ -1,0 +1,99 @@
+package main
+
+import (
+	"strconv"
+	"unsafe"
+)
+
+// The wasmhttpd_v1 extension: routes and counters in handle_request,
+// chosen by x-test like the http_handler cases, and the cache hooks,
+// driven by request fields.
+
+//go:wasmimport wasmhttpd_v1 route_static
+func routeStatic(root unsafe.Pointer, rootLen uint32, path unsafe.Pointer, pathLen uint32)
+
+//go:wasmimport wasmhttpd_v1 route_upstream
+func routeUpstream(url unsafe.Pointer, n uint32)
+
+//go:wasmimport wasmhttpd_v1 route_forward
+func routeForward()
+
+//go:wasmimport wasmhttpd_v1 counter_add
+func counterAdd(name unsafe.Pointer, n uint32, delta int64)
+
+//go:wasmimport wasmhttpd_v1 cache_set_key
+func cacheSetKey(key unsafe.Pointer, n uint32)
+
+//go:wasmimport wasmhttpd_v1 cache_set_lifetime
+func cacheSetLifetime(fresh, staleWhileRevalidate, staleIfError int64)
+
+// extRequest runs the extension cases of handle_request; it reports
+// whether test was one of them.
+func extRequest() bool {
+	switch test {
+	case "route-static":
+		rp, rn := sp(header(req, "x-root"))
+		pp, pn := sp(header(req, "x-path"))
+		routeStatic(rp, rn, pp, pn)
+	case "route-upstream":
+		routeUpstream(sp(header(req, "x-url")))
+	case "route-forward":
+		routeForward()
+	case "route-twice":
+		routeForward()
+		routeUpstream(sp(header(req, "x-url")))
+	case "counter":
+		counterAddN(header(req, "x-counter"), 2)
+	case "cache-key-outside":
+		cacheSetKey(sp("k"))
+	default:
+		return false
+	}
+	return true
+}
+
+// extResponse runs the extension cases of handle_response.
+func extResponse() {
+	if test == "route-after-next" {
+		routeForward()
+	}
+}
+
+func counterAddN(name string, delta int64) {
+	p, n := sp(name)
+	counterAdd(p, n, delta)
+}
+
+//go:wasmexport cache_request
+func cacheRequest() uint32 {
+	if k := header(req, "x-cache-key"); k != "" {
+		cacheSetKey(sp(k))
+	}
+	if header(req, "x-cache-status") != "" {
+		setStatusCode(200) // traps: no status in a hook
+	}
+	access, _ := strconv.Atoi(header(req, "x-cache-access"))
+	return uint32(access)
+}
+
+//go:wasmexport cache_lookup
+func cacheLookup(requestTime, responseTime, now int64) uint32 {
+	set(resp, "age", strconv.FormatInt(now-responseTime, 10))
+	set(resp, "x-times", strconv.FormatInt(requestTime, 10)+","+strconv.FormatInt(responseTime, 10))
+	action, _ := strconv.Atoi(header(req, "x-lookup"))
+	return uint32(action)
+}
+
+//go:wasmexport cache_store
+func cacheStore(requestTime, responseTime, now int64) uint32 {
+	if header(resp, "cache-control") == "no-store" {
+		return 0
+	}
+	if header(req, "x-store") == "bad-lifetime" {
+		cacheSetLifetime(-1, 0, 0)
+	}
+	cacheSetLifetime(60, 10, 20)
+	set(resp, "cache-status", "wasmhttpd; fwd=miss; stored")
+	counterAddN("stored", 1)
+	return 1
+}
