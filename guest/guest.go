@@ -112,6 +112,15 @@ func Log(level LogLevel, msg string) {
 // building a message nobody will see.
 func LogEnabled(level LogLevel) bool { return host != nil && host.LogEnabled(level) }
 
+// Count adds delta to the policy's counter name ([a-z0-9_], at most 64
+// bytes, at most 64 names a policy), which the host exports in its
+// metrics. A no-op without a host.
+func Count(name string, delta int64) {
+	if host != nil {
+		host.CounterAdd(name, delta)
+	}
+}
+
 // EnableFeatures asks the host for features and returns those now enabled.
 // Called from init they apply to every request; from HandleRequest, to the
 // current one.

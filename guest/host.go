@@ -52,9 +52,21 @@ const (
 	KindResponseBody BodyKind = 1
 )
 
-// Host is the http_handler ABI one level above raw memory: the wasm
-// imports implement it in a wasip1 build, guesttest.Host in tests. Policy
-// code should use Request, Response and Header rather than Host directly.
+// RouteKind says where a request goes after the policies (wasmhttpd_v1).
+type RouteKind uint32
+
+// The routes a policy can choose.
+const (
+	RouteStatic   RouteKind = 1 // a named document root
+	RouteUpstream RouteKind = 2 // reverse-proxy to an upstream URL
+	RouteForward  RouteKind = 3 // forward-proxy to the request's own target
+)
+
+// Host is both import modules one level above raw memory: http_handler
+// and wasmhttpd's extension, wasmhttpd_v1. The wasm imports implement it
+// in a wasip1 build, guesttest.Host in tests. Policy code should use
+// Request, Response, Header and the package functions rather than Host
+// directly.
 type Host interface {
 	EnableFeatures(Features) Features
 	Config() []byte
@@ -76,6 +88,19 @@ type Host interface {
 	StatusCode() uint32
 	SetStatusCode(uint32)
 	SourceAddr() string
+
+	// wasmhttpd_v1. A module imports only the functions it calls, so a
+	// policy that uses none of these runs on any http-wasm host.
+
+	// Route chooses where the request goes: the named root (target) with
+	// path, when not empty, in place of the request's; the upstream URL
+	// target; or the request's own target.
+	Route(kind RouteKind, target, path string)
+	CounterAdd(name string, delta int64)
+	CacheSetKey(key string)
+	// CacheSetLifetime records, in seconds, the freshness lifetime and
+	// the stale-while-revalidate and stale-if-error windows.
+	CacheSetLifetime(fresh, staleWhileRevalidate, staleIfError int64)
 }
 
 // Request is the request in flight.
@@ -120,6 +145,20 @@ func (r Request) Body() Body { return Body{r.h, KindRequestBody} }
 
 // SourceAddr returns the client address, "ip:port".
 func (r Request) SourceAddr() string { return r.h.SourceAddr() }
+
+// ServeFrom sends the request to the named root of the host's
+// configuration ([roots.NAME]) once the policies pass it on. path, when
+// not empty, is the path under the root to serve instead of the request's
+// (the request itself is not rewritten). A root the host does not have
+// fails the request.
+func (r Request) ServeFrom(root, path string) { r.h.Route(RouteStatic, root, path) }
+
+// ProxyTo sends the request to an upstream, "http://host:port/prefix"
+// (https too), whose path prefix goes before the request's path.
+func (r Request) ProxyTo(upstream string) { r.h.Route(RouteUpstream, upstream, "") }
+
+// Forward sends the request on to its own target, as a forward proxy.
+func (r Request) Forward() { r.h.Route(RouteForward, "", "") }
 
 // StatusCode returns the response status (200 until set).
 func (r Response) StatusCode() uint32 { return r.h.StatusCode() }

@@ -61,7 +61,25 @@ func setStatusCode(code uint32)
 //go:wasmimport http_handler get_source_addr
 func getSourceAddr(buf unsafe.Pointer, limit uint32) uint32
 
-// imports is the Host of a wasip1 build: the http_handler imports.
+//go:wasmimport wasmhttpd_v1 route_static
+func routeStatic(root unsafe.Pointer, rootLen uint32, path unsafe.Pointer, pathLen uint32)
+
+//go:wasmimport wasmhttpd_v1 route_upstream
+func routeUpstream(url unsafe.Pointer, urlLen uint32)
+
+//go:wasmimport wasmhttpd_v1 route_forward
+func routeForward()
+
+//go:wasmimport wasmhttpd_v1 counter_add
+func counterAdd(name unsafe.Pointer, nameLen uint32, delta int64)
+
+//go:wasmimport wasmhttpd_v1 cache_set_key
+func cacheSetKey(key unsafe.Pointer, keyLen uint32)
+
+//go:wasmimport wasmhttpd_v1 cache_set_lifetime
+func cacheSetLifetime(fresh, staleWhileRevalidate, staleIfError int64)
+
+// imports is the Host of a wasip1 build: the imports of both modules.
 type imports struct{}
 
 // wasmHost is the one imports value, stored in host at start-up.
@@ -220,3 +238,28 @@ func (imports) SetStatusCode(c uint32) { setStatusCode(c) }
 
 // SourceAddr implements Host.
 func (imports) SourceAddr() string { return getString(getSourceAddr) }
+
+// Route implements Host.
+func (imports) Route(kind RouteKind, target, path string) {
+	switch kind {
+	case RouteStatic:
+		routeStatic(strPtr(target), uint32(len(target)), strPtr(path), uint32(len(path)))
+	case RouteUpstream:
+		routeUpstream(strPtr(target), uint32(len(target)))
+	case RouteForward:
+		routeForward()
+	}
+}
+
+// CounterAdd implements Host.
+func (imports) CounterAdd(name string, delta int64) {
+	counterAdd(strPtr(name), uint32(len(name)), delta)
+}
+
+// CacheSetKey implements Host.
+func (imports) CacheSetKey(key string) { cacheSetKey(strPtr(key), uint32(len(key))) }
+
+// CacheSetLifetime implements Host.
+func (imports) CacheSetLifetime(fresh, staleWhileRevalidate, staleIfError int64) {
+	cacheSetLifetime(fresh, staleWhileRevalidate, staleIfError)
+}

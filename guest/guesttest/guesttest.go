@@ -1,5 +1,6 @@
-// Package guesttest is a fake http_handler host, so policy logic is tested
-// as ordinary Go (go test, no wasm). It keeps the request and response in
+// Package guesttest is a fake host of both import modules (http_handler
+// and wasmhttpd_v1), so policy logic is tested as ordinary Go (go test, no
+// wasm). It keeps the request, the response and what the policy chose in
 // plain fields that a test sets up and inspects.
 package guesttest
 
@@ -30,6 +31,18 @@ type Host struct {
 	RespBody  []byte
 	readPos   [2]int
 	wroteBody [2]bool
+
+	// What the policy chose through wasmhttpd_v1.
+	Routed   Route
+	Counters map[string]int64
+	CacheKey string
+	Lifetime [3]int64 // fresh, stale-while-revalidate, stale-if-error, in seconds
+}
+
+// Route is a route a policy chose; the zero value means none.
+type Route struct {
+	Kind         guest.RouteKind
+	Target, Path string
 }
 
 // NewRequest returns a Host holding a request with method, uri and header
@@ -206,6 +219,27 @@ func (h *Host) SourceAddr() string {
 		return "192.0.2.1:40000"
 	}
 	return h.Source
+}
+
+// Route implements guest.Host; the last choice wins, as on the real host.
+func (h *Host) Route(kind guest.RouteKind, target, path string) {
+	h.Routed = Route{kind, target, path}
+}
+
+// CounterAdd implements guest.Host.
+func (h *Host) CounterAdd(name string, delta int64) {
+	if h.Counters == nil {
+		h.Counters = map[string]int64{}
+	}
+	h.Counters[name] += delta
+}
+
+// CacheSetKey implements guest.Host.
+func (h *Host) CacheSetKey(key string) { h.CacheKey = key }
+
+// CacheSetLifetime implements guest.Host.
+func (h *Host) CacheSetLifetime(fresh, staleWhileRevalidate, staleIfError int64) {
+	h.Lifetime = [3]int64{fresh, staleWhileRevalidate, staleIfError}
 }
 
 // compile-time check
