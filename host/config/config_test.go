@@ -584,3 +584,27 @@ pool_size = 3
 		assert.Equal(t, tt.line, cerr.Line, cerr.Error())
 	}
 }
+
+func TestOverrides(t *testing.T) {
+	dir := siteDir(t)
+	other := t.TempDir()
+	file := "[origin]\nlisten = \"127.0.0.1:8080\"\n[roots.www]\npath = \"www\"\n[roots.files]\npath = \"www\"\n"
+
+	cfg, err := ParseWith([]byte(file), "c.toml", dir, Overrides{Listen: "127.0.0.1:4221", Roots: map[string]string{"files": other}})
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:4221", cfg.Origin.Listen)
+	assert.Equal(t, other, cfg.Roots["files"].Path)
+	assert.Equal(t, filepath.Join(dir, "www"), cfg.Roots["www"].Path, "roots not named keep the file's path")
+
+	for _, tc := range []struct {
+		o    Overrides
+		want string
+	}{
+		{Overrides{Listen: "nowhere"}, "c.toml: -listen (origin.listen): bad address"},
+		{Overrides{Roots: map[string]string{"files": filepath.Join(other, "missing")}}, "c.toml: -root files (roots.files.path): directory"},
+		{Overrides{Roots: map[string]string{"nope": other}}, `c.toml: -root nope=` + other + `: no root named "nope" in the file; it has files, www`},
+	} {
+		_, err := ParseWith([]byte(file), "c.toml", dir, tc.o)
+		assert.ErrorContains(t, err, tc.want)
+	}
+}

@@ -21,7 +21,19 @@ import (
 // Load reads and checks the file at path. Relative paths inside it are
 // resolved against the file's directory, so that a config means the same
 // whichever directory the server starts in. Errors are *Error.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return LoadWith(path, Overrides{}) }
+
+// Overrides are settings given on the command line. They are applied over
+// the file before it is checked, so they are validated like the file's
+// own values (an error names the flag rather than a line), and a reload
+// that re-reads the file keeps them.
+type Overrides struct {
+	Listen string            // origin.listen, when not empty
+	Roots  map[string]string // roots.NAME.path by NAME; relative to the working directory
+}
+
+// LoadWith is Load with command-line overrides.
+func LoadWith(path string, o Overrides) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		var pe *fs.PathError
@@ -34,7 +46,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, &Error{File: path, Msg: err.Error()}
 	}
-	return Parse(data, path, dir)
+	return ParseWith(data, path, dir, o)
 }
 
 // file is what the TOML text decodes into: a Config whose roots stay raw
@@ -53,6 +65,11 @@ type file struct {
 // stops at the first value it cannot store, so two bad sizes, say, are
 // reported one at a time.
 func Parse(data []byte, name, dir string) (*Config, error) {
+	return ParseWith(data, name, dir, Overrides{})
+}
+
+// ParseWith is Parse with command-line overrides.
+func ParseWith(data []byte, name, dir string, o Overrides) (*Config, error) {
 	p := &problems{file: name, loc: newLocator(data)}
 	f := file{Config: *Default()}
 	md, err := toml.Decode(string(data), &f)
@@ -69,6 +86,7 @@ func Parse(data []byte, name, dir string) (*Config, error) {
 	if err := p.first(); err != nil {
 		return nil, err
 	}
+	o.apply(p, &f.Config)
 	f.Config.check(p, dir)
 	if err := p.first(); err != nil {
 		return nil, err
@@ -124,13 +142,44 @@ func (e *Error) Error() string {
 // problems collects every problem found, so that the earliest in the file
 // is reported whatever order the checks run in.
 type problems struct {
-	file string
-	loc  *locator
-	list []*Error
+	file  string
+	loc   *locator
+	list  []*Error
+	flags map[string]string // keys set on the command line, and by which flag
 }
 
 func (p *problems) add(key, format string, args ...any) {
-	p.list = append(p.list, &Error{File: p.file, Line: p.loc.line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
+	e := &Error{File: p.file, Line: p.loc.line(key), Key: key, Msg: fmt.Sprintf(format, args...)}
+	if flag, ok := p.flags[key]; ok {
+		// The value came from the command line: point there, not at
+		// the file's line.
+		e.Line, e.Key = 0, flag+" ("+key+")"
+	}
+	p.list = append(p.list, e)
+}
+
+// apply sets the overrides over c, remembering which flag set which key.
+func (o Overrides) apply(p *problems, c *Config) {
+	p.flags = map[string]string{}
+	if o.Listen != "" {
+		c.Origin.Listen = o.Listen
+		p.flags["origin.listen"] = "-listen"
+	}
+	for _, name := range sortedKeys(o.Roots) {
+		root, ok := c.Roots[name]
+		if !ok {
+			p.list = append(p.list, &Error{File: p.file, Key: "-root " + name + "=" + o.Roots[name],
+				Msg: fmt.Sprintf("no root named %q in the file; it has %s", name, strings.Join(sortedKeys(c.Roots), ", "))})
+			continue
+		}
+		path, err := filepath.Abs(o.Roots[name])
+		if err != nil {
+			path = o.Roots[name]
+		}
+		root.Path = path
+		key := toml.Key{"roots", name, "path"}.String()
+		p.flags[key] = "-root " + name
+	}
 }
 
 // first returns the problem with the lowest line, those without a line

@@ -1,4 +1,9 @@
-package main
+// Package site turns a configuration into the handler a listener serves:
+// every named document root, the policy chain, and the router that sends
+// each request where the chain chose. A reload builds a new Site beside
+// the running one, and Live hands requests over between two of them
+// without dropping any.
+package site
 
 import (
 	"context"
@@ -12,15 +17,15 @@ import (
 	"wasmhttpd/host/config"
 	"wasmhttpd/host/http1"
 	"wasmhttpd/host/policy"
-	"wasmhttpd/host/static"
 )
 
-// site is everything a configuration builds to answer requests: the
-// document root and the policy chain in front of it. SIGHUP builds a new
-// one beside it; the old one closes when its last request ends.
-type site struct {
+// Site is everything a configuration builds to answer requests: the
+// document roots, the router over them and the policy chain in front.
+// SIGHUP builds a new one beside it; the old one closes when its last
+// request ends.
+type Site struct {
 	handler  http1.Handler
-	root     *static.Handler
+	routes   *router
 	engine   *policy.Engine
 	policies []*policy.Policy
 	stop     context.CancelFunc // ends the module watchers
@@ -30,38 +35,29 @@ type site struct {
 	closed    atomic.Bool
 }
 
-// buildSite opens the origin's root and loads its policy chain, each
+// Build opens every root and loads the origin's policy chain, each
 // policy's module watched for swaps.
-func buildSite(cfg *config.Config, logger *slog.Logger) (*site, error) {
-	root := cfg.Roots[cfg.Origin.Root]
-	h, err := static.New(static.Config{
-		Root:            root.Path,
-		Index:           root.Index,
-		Listing:         root.Listing,
-		Writes:          root.Writes,
-		Compress:        root.Compress,
-		CompressMinSize: int64(root.CompressMinSize),
-		CompressTypes:   root.CompressTypes,
-		Precompressed:   root.Precompressed,
-		MaxBody:         int64(cfg.Limits.MaxBody),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("roots.%s: %w", root.Name, err)
-	}
+func Build(cfg *config.Config, logger *slog.Logger) (*Site, error) {
 	ctx, stop := context.WithCancel(context.Background())
-	s := &site{handler: h, root: h, stop: stop}
+	s := &Site{stop: stop}
 	s.refs.Store(1)
+	routes, err := newRouter(cfg)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.routes, s.handler = routes, routes
 	if err := s.loadPolicies(ctx, cfg, logger); err != nil {
 		s.close()
 		return nil, err
 	}
 	if len(s.policies) > 0 {
-		s.handler = policy.NewChain(s.policies, h)
+		s.handler = policy.NewChain(s.policies, routes)
 	}
 	return s, nil
 }
 
-func (s *site) loadPolicies(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+func (s *Site) loadPolicies(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if len(cfg.Origin.Policies) == 0 {
 		return nil
 	}
@@ -100,13 +96,13 @@ func (s *site) loadPolicies(ctx context.Context, cfg *config.Config, logger *slo
 	return nil
 }
 
-func (s *site) release() {
+func (s *Site) release() {
 	if s.refs.Add(-1) == 0 {
 		s.close()
 	}
 }
 
-func (s *site) close() {
+func (s *Site) close() {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.stop()
@@ -116,24 +112,27 @@ func (s *site) close() {
 		if s.engine != nil {
 			s.engine.Close(context.Background())
 		}
-		s.root.Close()
+		if s.routes != nil {
+			s.routes.close()
+		}
 	})
 }
 
-// liveSite is the handler the server holds: it passes each exchange to
-// the current site, and can change sites between two requests.
-type liveSite struct {
-	cur atomic.Pointer[site]
+// Live is the handler the server holds: it passes each exchange to the
+// current site, and can change sites between two requests.
+type Live struct {
+	cur atomic.Pointer[Site]
 }
 
-func newLiveSite(s *site) *liveSite {
-	l := &liveSite{}
+// NewLive returns a Live serving s.
+func NewLive(s *Site) *Live {
+	l := &Live{}
 	l.cur.Store(s)
 	return l
 }
 
 // Serve implements http1.Handler.
-func (l *liveSite) Serve(ex *http1.Exchange) {
+func (l *Live) Serve(ex *http1.Exchange) {
 	s := l.acquire()
 	defer s.release()
 	s.handler.Serve(ex)
@@ -142,7 +141,7 @@ func (l *liveSite) Serve(ex *http1.Exchange) {
 // acquire takes a reference on the current site. A site replaced between
 // the load and the increment may already be closing, so the reference is
 // kept only if the site is still current afterwards.
-func (l *liveSite) acquire() *site {
+func (l *Live) acquire() *Site {
 	for {
 		s := l.cur.Load()
 		s.refs.Add(1)
@@ -153,17 +152,17 @@ func (l *liveSite) acquire() *site {
 	}
 }
 
-// swap makes next current; the old site closes after its last request.
-func (l *liveSite) swap(next *site) {
+// Swap makes next current; the old site closes after its last request.
+func (l *Live) Swap(next *Site) {
 	l.cur.Swap(next).release()
 }
 
-// close retires the current site.
-func (l *liveSite) close() { l.cur.Load().release() }
+// Close retires the current site.
+func (l *Live) Close() { l.cur.Load().release() }
 
-// restartOnly names the settings a reload cannot apply to a running
+// RestartOnly names the settings a reload cannot apply to a running
 // server: they shape its listener and connections.
-func restartOnly(old, next *config.Config) []string {
+func RestartOnly(old, next *config.Config) []string {
 	var keys []string
 	for _, c := range []struct {
 		key       string

@@ -1,4 +1,4 @@
-package main
+package site
 
 import (
 	"io"
@@ -12,27 +12,27 @@ import (
 	"wasmhttpd/host/config"
 )
 
-func testSite(t *testing.T) *site {
+func testSite(t *testing.T) *Site {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Roots[config.DefaultRoot].Path = t.TempDir()
-	s, err := buildSite(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := Build(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	return s
 }
 
-func closed(s *site) bool { return s.closed.Load() }
+func closed(s *Site) bool { return s.closed.Load() }
 
 // TestLiveSiteClosesOldSiteAfterItsLastRequest checks the hand-over of a
 // reload: a request in flight keeps its site open; the site closes when
 // that request ends, and new requests go to the new site.
 func TestLiveSiteClosesOldSiteAfterItsLastRequest(t *testing.T) {
 	oldSite, newSite := testSite(t), testSite(t)
-	live := newLiveSite(oldSite)
+	live := NewLive(oldSite)
 
 	inFlight := live.acquire()
 	require.Same(t, oldSite, inFlight)
-	live.swap(newSite)
+	live.Swap(newSite)
 	assert.Equal(t, int64(1), oldSite.refs.Load(), "the request in flight still holds the old site")
 	assert.Same(t, newSite, live.acquire(), "new requests get the new site")
 	newSite.release()
@@ -41,13 +41,13 @@ func TestLiveSiteClosesOldSiteAfterItsLastRequest(t *testing.T) {
 	assert.Equal(t, int64(0), oldSite.refs.Load())
 	assert.True(t, closed(oldSite), "the old site closed with its last request")
 	assert.False(t, closed(newSite))
-	live.close()
+	live.Close()
 	assert.True(t, closed(newSite))
 }
 
 func TestLiveSiteConcurrentSwaps(t *testing.T) {
-	sites := []*site{testSite(t)}
-	live := newLiveSite(sites[0])
+	sites := []*Site{testSite(t)}
+	live := NewLive(sites[0])
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
@@ -63,11 +63,11 @@ func TestLiveSiteConcurrentSwaps(t *testing.T) {
 	for range 20 {
 		s := testSite(t)
 		sites = append(sites, s)
-		live.swap(s)
+		live.Swap(s)
 	}
 	wg.Wait()
 	for _, s := range sites[:len(sites)-1] {
 		assert.True(t, closed(s), "every replaced site closed")
 	}
-	live.close()
+	live.Close()
 }

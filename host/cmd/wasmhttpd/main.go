@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	wasmhttpd [-config FILE] [-check] [-version]
+//	wasmhttpd [-config FILE] [-listen ADDR] [-root NAME=DIR]... [-check] [-version]
 package main
 
 import (
@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"wasmhttpd/host/config"
 	"wasmhttpd/host/http1"
 	"wasmhttpd/host/server"
+	"wasmhttpd/host/site"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -45,6 +47,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	configPath := flags.String("config", "config.toml", "the configuration `file`")
 	check := flags.Bool("check", false, "validate the configuration and exit")
 	showVersion := flags.Bool("version", false, "print the version and exit")
+	var overrides config.Overrides
+	flags.StringVar(&overrides.Listen, "listen", "", "serve the origin on `host:port` instead of origin.listen")
+	flags.Var(rootFlag(&overrides), "root", "serve `NAME=DIR`: root NAME from DIR instead of roots.NAME.path (repeatable)")
 	flags.Usage = func() {
 		fmt.Fprintf(stderr, "wasmhttpd %s: a programmable HTTP/1.1 server.\n\nUsage: wasmhttpd [flags]\n\n", version)
 		flags.PrintDefaults()
@@ -61,20 +66,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	cfg, err := config.Load(*configPath)
+	cfg, err := config.LoadWith(*configPath, overrides)
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
 		return exitConfig
 	}
 	logger := newLogger(cfg.Log, stderr)
 
-	first, err := buildSite(cfg, logger)
+	first, err := site.Build(cfg, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
 		return exitConfig
 	}
-	site := newLiveSite(first)
-	defer site.close()
+	live := site.NewLive(first)
+	defer live.Close()
 	if *check {
 		fmt.Fprintf(stdout, "%s: configuration ok\n", *configPath)
 		return 0
@@ -99,30 +104,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wasmhttpd: origin.listen: %v\n", err)
 		return exitRuntime
 	}
-	srv := server.New(serverConfig(cfg, "origin", site, logger, accessLog.Observe))
+	srv := server.New(serverConfig(cfg, "origin", live, logger, accessLog.Observe))
 	logger.Info("serving", "listener", "origin", "addr", ln.Addr().String(),
 		"root", cfg.Roots[cfg.Origin.Root].Path, "version", version)
 
-	reload := func() { reloadSite(*configPath, cfg, site, logger) }
+	reload := func() { reloadSite(*configPath, overrides, cfg, live, logger) }
 	return serveUntilSignal(srv, ln, cfg.Timeouts.Shutdown.Duration, reload, logger)
 }
 
 // reloadSite rebuilds the site from the config file on SIGHUP. A config
 // that does not load, or a site that does not build, is logged and the
 // running one kept.
-func reloadSite(path string, running *config.Config, site *liveSite, logger *slog.Logger) {
-	cfg, err := config.Load(path)
+func reloadSite(path string, overrides config.Overrides, running *config.Config, live *site.Live, logger *slog.Logger) {
+	cfg, err := config.LoadWith(path, overrides)
 	if err != nil {
 		logger.Error("reload rejected; keeping the running configuration", "err", err)
 		return
 	}
-	next, err := buildSite(cfg, logger)
+	next, err := site.Build(cfg, logger)
 	if err != nil {
 		logger.Error("reload rejected; keeping the running configuration", "err", err)
 		return
 	}
-	site.swap(next)
-	if keys := restartOnly(running, cfg); len(keys) > 0 {
+	live.Swap(next)
+	if keys := site.RestartOnly(running, cfg); len(keys) > 0 {
 		logger.Warn("reloaded, but these settings take effect only after a restart", "keys", keys)
 	}
 	logger.Info("configuration reloaded", "root", cfg.Roots[cfg.Origin.Root].Path, "policies", cfg.Origin.Policies)
@@ -190,4 +195,34 @@ func serverConfig(cfg *config.Config, name string, h http1.Handler, logger *slog
 		Logger:                   logger,
 		Observe:                  observe,
 	}
+}
+
+// rootFlagValue collects -root NAME=DIR flags into o.Roots.
+type rootFlagValue struct{ o *config.Overrides }
+
+func rootFlag(o *config.Overrides) flag.Value { return rootFlagValue{o} }
+
+// String implements flag.Value.
+func (r rootFlagValue) String() string {
+	if r.o == nil {
+		return ""
+	}
+	var parts []string
+	for name, dir := range r.o.Roots {
+		parts = append(parts, name+"="+dir)
+	}
+	return strings.Join(parts, ",")
+}
+
+// Set implements flag.Value.
+func (r rootFlagValue) Set(v string) error {
+	name, dir, ok := strings.Cut(v, "=")
+	if !ok || name == "" || dir == "" {
+		return fmt.Errorf("%q is not NAME=DIR", v)
+	}
+	if r.o.Roots == nil {
+		r.o.Roots = map[string]string{}
+	}
+	r.o.Roots[name] = dir
+	return nil
 }
