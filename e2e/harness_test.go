@@ -94,9 +94,15 @@ func startServer(t *testing.T, config string) *instance {
 	}
 	path := filepath.Join(dir, "config.toml")
 	require.NoError(t, os.WriteFile(path, []byte(config), 0o644))
+	return startBinary(t, dir, "-config", path)
+}
 
+// startBinary starts the binary with args and waits until it serves; dir
+// is the instance's scratch directory.
+func startBinary(t *testing.T, dir string, args ...string) *instance {
+	t.Helper()
 	inst := &instance{t: t, dir: dir, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	inst.cmd = exec.Command(binary, "-config", path)
+	inst.cmd = exec.Command(binary, args...)
 	inst.cmd.Stdout = io.Discard
 	inst.cmd.Stderr = inst.stderr
 	require.NoError(t, inst.cmd.Start())

@@ -1,16 +1,21 @@
 // Command echo is a wasmhttpd policy with the classic toy-server
 // endpoints, answered by the guest itself:
 //
-//	GET /echo/{text}   200 text/plain, body {text} (percent-decoded);
-//	                   gzip-encoded when Accept-Encoding allows gzip
-//	GET /user-agent    200 text/plain, body the User-Agent value
+//	GET /echo/{text}    200 text/plain, body {text} (percent-decoded);
+//	                    gzip-encoded when Accept-Encoding allows gzip
+//	GET /user-agent     200 text/plain, body the User-Agent value
+//	GET /files/{name}   the file {name} of the root files_root
+//	POST /files/{name}  stores the body as {name} there (201 Created;
+//	                    an existing name gets "name(1)" and so on)
 //
-// Every other request passes on (next=1). /files/{name} needs the planned
-// wasmhttpd_v1 route extension (the host does the file I/O) and is not
-// implemented yet.
+// /files is routed with wasmhttpd_v1's route_static: the host does the
+// file I/O, with everything its static handler knows (ranges, validators,
+// sendfile; writes need writes = true on the root). Every other request
+// passes on (next=1).
 //
-// Configuration: none; any non-empty config must be {} (unknown keys are
-// refused, like every policy here).
+// Configuration (unknown keys are refused, like every policy here):
+//
+//	files_root = "files"   # a [roots.NAME] of the host; "" (default) leaves /files/ alone
 package main
 
 import (
@@ -27,13 +32,16 @@ func main() {}
 
 func init() { guest.HandleConfigured("echo", newPolicy) }
 
-// Config is the (empty) policy configuration.
-type Config struct{}
+// Config is the policy configuration.
+type Config struct {
+	FilesRoot string `json:"files_root"`
+}
 
 type policy struct {
 	guest.RequestOnly
-	zbuf bytes.Buffer
-	zw   *gzip.Writer // reused: a gzip.Writer costs ~800 KB to allocate
+	filesRoot string
+	zbuf      bytes.Buffer
+	zw        *gzip.Writer // reused: a gzip.Writer costs ~800 KB to allocate
 }
 
 func newPolicy(raw []byte) (*policy, error) {
@@ -41,15 +49,24 @@ func newPolicy(raw []byte) (*policy, error) {
 	if err := guest.DecodeJSON(raw, &cfg); err != nil {
 		return nil, err
 	}
-	return &policy{}, nil
+	return &policy{filesRoot: cfg.FilesRoot}, nil
 }
+
+// filesPrefix is where the files route starts.
+const filesPrefix = "/files/"
 
 // HandleRequest implements guest.Handler.
 func (p *policy) HandleRequest(req guest.Request, resp guest.Response) (bool, uint32) {
+	path := req.Path()
+	if p.filesRoot != "" && strings.HasPrefix(path, filesPrefix) {
+		// The rest of the path, still percent-encoded: the host decodes
+		// and confines it to the root as it does every request path.
+		req.ServeFrom(p.filesRoot, path[len(filesPrefix)-1:])
+		return true, 0
+	}
 	if req.Method() != "GET" {
 		return true, 0
 	}
-	path := req.Path()
 	switch {
 	case strings.HasPrefix(path, "/echo/"):
 		text := path[len("/echo/"):]

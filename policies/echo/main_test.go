@@ -88,3 +88,29 @@ func TestPassThrough(t *testing.T) {
 	_, err = newPolicy([]byte(`{"x":1}`))
 	assert.Error(t, err)
 }
+
+func TestFilesRoute(t *testing.T) {
+	p, err := newPolicy([]byte(`{"files_root":"files"}`))
+	require.NoError(t, err)
+	for _, method := range []string{"GET", "POST"} {
+		h := guesttest.NewRequest(method, "/files/a%20b.txt?v=1")
+		next, _ := h.Request(p)
+		assert.True(t, next, "the host serves it")
+		assert.Equal(t, guesttest.Route{Kind: guest.RouteStatic, Target: "files", Path: "/a%20b.txt"}, h.Routed)
+	}
+
+	h := guesttest.NewRequest("GET", "/filesystem")
+	next, _ := h.Request(p)
+	assert.True(t, next)
+	assert.Zero(t, h.Routed, "only /files/ is routed")
+
+	off, err := newPolicy(nil)
+	require.NoError(t, err)
+	h = guesttest.NewRequest("GET", "/files/a.txt")
+	next, _ = h.Request(off)
+	assert.True(t, next)
+	assert.Zero(t, h.Routed, "without files_root /files/ passes on untouched")
+
+	_, err = newPolicy([]byte(`{"files_dir":"x"}`))
+	assert.Error(t, err, "unknown keys are refused")
+}
