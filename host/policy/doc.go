@@ -16,7 +16,8 @@
 //   - The pool (pool.go): per generation, a bounded channel-based pool of
 //     instances, pre-warmed, grown lazily, with back-pressure; every guest
 //     call under a deadline; failed instances are discarded.
-//   - Chain (chain.go): the http1.Handler that runs policies around next.
+//   - Chain (chain.go): the http1.Handler that runs policies around next,
+//     and hands a route a guest chose to next when next is a Router.
 //
 // # The http_handler ABI as this host implements it
 //
@@ -65,6 +66,25 @@
 //	get_status_code() -> status                200 until one is set
 //	set_status_code(status)                    100..999; after next only while held
 //	get_source_addr(buf, buf_limit) -> len     "192.0.2.7:4242", "[2001:db8::1]:4242"
+//
+// # The wasmhttpd_v1 extension (ext.go, cachehooks.go)
+//
+//	route_static(root, root_len, path, path_len)   serve from [roots.NAME]; path_len 0: the request's path
+//	route_upstream(url, url_len)                    reverse-proxy to http(s)://host:port[/base]
+//	route_forward()                                 forward-proxy to the request's own target
+//	    In handle_request before next only; the chain's Router checks the
+//	    route inside the call (a bad one traps); the last choice wins.
+//	counter_add(name, name_len, delta i64)        [a-z0-9_]{1,64}, at most 64 a policy; any call
+//	cache_set_key(key, key_len)                     in cache_request only
+//	cache_set_lifetime(fresh, swr, sie i64)         seconds, 0..10 years; in cache_store only
+//
+// A policy loaded with Options.CacheHooks must export cache_request() ->
+// i32 (access bits lookup=1 store=2 only-if-cached=4 purge=8),
+// cache_lookup(request_time, response_time, now i64) -> i32 (action
+// miss=0 fresh=1 revalidate=2 stale-while-revalidate=3, bit 8
+// stale-if-error) and cache_store(request_time, response_time, now i64)
+// -> i32 (1 store); the caching proxy calls them through
+// Policy.CacheRequest, CacheLookup and CacheStore.
 //
 // Guest exports: handle_request() -> i64 (required; high 32 bits reqCtx,
 // low bit next) and handle_response(reqCtx i32, is_error i32) (optional),
