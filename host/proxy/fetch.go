@@ -48,9 +48,9 @@ type Outbound struct {
 	// (which the proxy handles hop by hop) before the final one.
 	Interim func(status int, h *http1.Header)
 
-	ex     *http1.Exchange // the exchange it was made from, for forwardInterim
-	target []byte          // storage for Target
-	scratch []byte         // for fields built from parts
+	ex      *http1.Exchange // the exchange it was made from, for forwardInterim
+	target  []byte          // storage for Target
+	scratch []byte          // for fields built from parts
 }
 
 // idempotent reports whether a request may be sent twice without harm
