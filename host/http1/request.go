@@ -380,15 +380,17 @@ func parseTarget(req *Request) error {
 	if !ok || !(EqualFold(scheme, "http") || EqualFold(scheme, "https")) {
 		return errBadTarget
 	}
+	// The path aliases the target when it has one; only "http://host"
+	// and "http://host?q" need a "/" made up, so only they allocate.
 	authority := rest
-	path := []byte("/")
-	if i := bytes.IndexAny(rest, "/?"); i >= 0 {
-		authority = rest[:i]
-		if rest[i] == '/' {
-			path = rest[i:]
-		} else {
-			path = append([]byte("/"), rest[i:]...)
-		}
+	var path []byte
+	switch i := bytes.IndexAny(rest, "/?"); {
+	case i < 0:
+		path = []byte("/")
+	case rest[i] == '/':
+		authority, path = rest[:i], rest[i:]
+	default:
+		authority, path = rest[:i], append([]byte("/"), rest[i:]...)
 	}
 	if !validAuthority(authority, false) {
 		return errBadTarget

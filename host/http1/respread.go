@@ -114,6 +114,9 @@ func (r *ResponseReader) ReadResponse(resp *Response, method string) error {
 // asBadGateway turns a request-side framing error, whose status speaks of
 // a bad client, into the same reason with status 502.
 func asBadGateway(err error) error {
+	if err == nil {
+		return nil
+	}
 	var e *Error
 	if errors.As(err, &e) && e.Status != 502 {
 		return &Error{Status: 502, Reason: e.Reason}
