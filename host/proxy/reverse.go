@@ -31,12 +31,15 @@ type Upstream struct {
 // an optional port, and an optional path prefix; userinfo, a query or a
 // fragment are refused, since nothing could honour them.
 func ParseUpstream(raw string) (*Upstream, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, err
-	}
 	bad := func(why string) (*Upstream, error) {
 		return nil, errors.New("upstream " + raw + ": " + why)
+	}
+	if !strings.Contains(raw, "://") {
+		return bad("want a URL such as http://host:port/prefix")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return bad(err.Error())
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
