@@ -51,6 +51,7 @@ type Outbound struct {
 	ex      *http1.Exchange // the exchange it was made from, for forwardInterim
 	target  []byte          // storage for Target
 	scratch []byte          // for fields built from parts
+	held    http1.Header    // the client response's fields while an interim one is sent
 }
 
 // idempotent reports whether a request may be sent twice without harm

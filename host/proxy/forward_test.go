@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"wasmhttpd/host/http1"
 )
 
 // echoOrigin answers with what it received: method, path, how the body
@@ -283,17 +285,47 @@ func TestInterimResponses(t *testing.T) {
 			"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"+
 			"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody")
 	})
-	_, addr := startProxy(t, Config{})
+	p, _ := startProxy(t, Config{})
+	// A field set before the proxy runs (as a policy would) belongs to the
+	// final response, not to the interim one.
+	addr := serve(t, http1.HandlerFunc(func(ex *http1.Exchange) {
+		ex.Response.Header().Set("X-Policy", "set-early")
+		p.Serve(ex)
+	}))
 	c, br := dialProxy(t, addr)
 	io.WriteString(c, "GET http://"+origin+"/ HTTP/1.1\r\nHost: x\r\n\r\n")
 	early := readHead(t, br)
 	assert.True(t, strings.HasPrefix(early, "HTTP/1.1 103 Early Hints\r\n"), "the 103 is relayed, the 100 is not: %q", early)
 	assert.Contains(t, early, "Link: </style.css>; rel=preload\r\n")
+	assert.NotContains(t, early, "X-Policy")
 	resp, err := http.ReadResponse(br, nil)
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "body", string(body))
+	assert.Equal(t, "set-early", resp.Header.Get("X-Policy"))
+	assert.Empty(t, resp.Header.Get("Link"))
+}
+
+func TestClientGoneClosesTheUpstreamConnection(t *testing.T) {
+	noLeaks(t)
+	origin := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	_, addr := startProxy(t, Config{})
+	c, br := dialProxy(t, addr)
+	io.WriteString(c, "GET "+origin.URL+"/endless HTTP/1.1\r\nHost: x\r\n\r\n")
+	readHead(t, br)
+	_, err := io.CopyN(io.Discard, br, 1<<20)
+	require.NoError(t, err)
+	c.Close()
+	require.Eventually(t, func() bool { return origin.open.Load() == 0 }, 5*time.Second, 10*time.Millisecond,
+		"a response nobody reads any more is not kept flowing, nor its connection pooled")
 }
 
 func TestExpectContinueAnsweredByTheProxy(t *testing.T) {
@@ -456,6 +488,9 @@ func TestStaleConnectionRetriedOnlyWhenSafe(t *testing.T) {
 	assert.Equal(t, 502, status, "a POST is never sent twice")
 	assert.Contains(t, body, origin)
 	assert.Equal(t, int64(2), accepted.Load())
+
+	status, _ = send(get, "GET")
+	assert.Equal(t, 200, status, "a 502 does not cost the client its connection")
 }
 
 func TestLargeBodiesAreStreamed(t *testing.T) {

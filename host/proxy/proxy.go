@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/netip"
 	"strconv"
@@ -262,6 +263,9 @@ func (p *Proxy) addForwardedFor(ex *http1.Exchange, out *Outbound) {
 	for v := range ex.Request.Header.Values("X-Forwarded-For") {
 		out.scratch = append(append(out.scratch, v...), ", "...)
 	}
+	if !ex.RemoteAddr.IsValid() {
+		return // not a TCP client: nothing to add
+	}
 	out.scratch = ex.RemoteAddr.Addr().Unmap().AppendTo(out.scratch)
 	out.Header.Del("X-Forwarded-For")
 	out.Header.AddBytes([]byte("X-Forwarded-For"), out.scratch)
@@ -275,8 +279,15 @@ func (p *Proxy) forward(ex *http1.Exchange, out *Outbound) {
 		return
 	}
 	defer resp.Close()
-	if err := p.Relay(ex, resp); err != nil {
+	err = p.Relay(ex, resp)
+	var upstream *Error
+	switch {
+	case errors.As(err, &upstream):
 		p.fail(ex, out.Addr, err)
+	case err != nil:
+		// The client went away; the upstream connection, its body unread,
+		// is closed by resp.Close.
+		p.cfg.Logger.Debug("proxy: client gone", "remote", ex.RemoteAddr.String(), "err", err.Error())
 	}
 }
 
@@ -289,13 +300,12 @@ func (p *Proxy) fail(ex *http1.Exchange, addr string, err error) {
 	if e, ok := err.(*Error); ok {
 		status = e.Status
 	}
-	p.cfg.Logger.Warn("proxy: upstream failed", "upstream", addr, "method", ex.Request.Method,
+	p.cfg.Logger.Warn("proxy: request failed", "upstream", addr, "method", ex.Request.Method,
 		"target", string(ex.Request.Target), "status", status, "err", err.Error())
 	if ex.Response.HeaderWritten() {
 		ex.Response.Abort()
 		return
 	}
-	ex.Response.SetClose()
 	ex.Response.Error(status, err.Error())
 }
 
@@ -359,9 +369,13 @@ func (o *Outbound) forwardInterim(status int, h *http1.Header) {
 	if o.ex.Request.ProtoMinor == 0 {
 		return
 	}
+	// The writer sends an interim response from its header and then
+	// empties it; what was set for the final response is put back.
 	w := o.ex.Response
+	o.held.CopyFrom(w.Header())
 	w.Header().CopyFrom(h)
 	w.WriteHeader(status)
+	w.Header().CopyFrom(&o.held)
 }
 
 // hopByHop are the fields that describe one connection, not the message
