@@ -40,22 +40,38 @@ func (p *Proxy) Close() { p.pool.close() }
 // server its target names and relays the answer, and opens a tunnel for
 // CONNECT.
 func (p *Proxy) Serve(ex *http1.Exchange) {
-	req := ex.Request
-	switch req.Form {
-	case http1.AuthorityForm:
+	if ex.Request.Form == http1.AuthorityForm {
 		p.tunnel(ex)
 		return
+	}
+	if out := p.Prepare(ex); out != nil {
+		p.forward(ex, out)
+		p.Release(out)
+	}
+}
+
+// Prepare builds the Outbound for a forward-proxied request: the target's
+// server, the origin-form target, the end-to-end fields with Host, Via and
+// (when configured) X-Forwarded-For, and the client's body. It returns nil
+// when it has answered the client itself: a request-target that is not
+// absolute, a loop, or Max-Forwards 0. The caller sends the Outbound with
+// Fetch, or changes it first, and gives it back with Release.
+func (p *Proxy) Prepare(ex *http1.Exchange) *Outbound {
+	req := ex.Request
+	switch req.Form {
 	case http1.OriginForm:
 		ex.Response.Error(400, "origin-form request-target sent to a forward proxy: "+
 			"ask for an absolute URI (GET http://host/path) or open a tunnel with CONNECT host:port")
-		return
+		return nil
+	case http1.AuthorityForm:
+		ex.Response.Error(400, "CONNECT opens a tunnel; it cannot be fetched")
+		return nil
 	case http1.AsteriskForm:
 		// "OPTIONS *" names the proxy itself.
 		p.answerOptions(ex)
-		return
+		return nil
 	}
 	out := p.getOutbound(ex)
-	defer p.putOutbound(out)
 	out.Scheme = "http"
 	defaultPort := "80"
 	if http1.EqualFold(req.Scheme, "https") {
@@ -64,12 +80,13 @@ func (p *Proxy) Serve(ex *http1.Exchange) {
 	setAddr(out, req.Authority, defaultPort)
 	out.target = append(append(out.target[:0], req.Path...), queryOf(req)...)
 	if !p.prepare(ex, out, req.Authority) {
-		return
+		p.Release(out)
+		return nil
 	}
 	if p.cfg.XForwardedFor {
 		p.addForwardedFor(ex, out)
 	}
-	p.forward(ex, out)
+	return out
 }
 
 // queryOf returns "?query" of req, or nothing.
@@ -275,7 +292,7 @@ func (p *Proxy) addForwardedFor(ex *http1.Exchange, out *Outbound) {
 func (p *Proxy) forward(ex *http1.Exchange, out *Outbound) {
 	resp, err := p.Fetch(out)
 	if err != nil {
-		p.fail(ex, out.Addr, err)
+		p.Fail(ex, out, err)
 		return
 	}
 	defer resp.Close()
@@ -283,7 +300,7 @@ func (p *Proxy) forward(ex *http1.Exchange, out *Outbound) {
 	var upstream *Error
 	switch {
 	case errors.As(err, &upstream):
-		p.fail(ex, out.Addr, err)
+		p.Fail(ex, out, err)
 	case err != nil:
 		// The client went away; the upstream connection, its body unread,
 		// is closed by resp.Close.
@@ -291,13 +308,18 @@ func (p *Proxy) forward(ex *http1.Exchange, out *Outbound) {
 	}
 }
 
-// fail answers an error: a plain-text status naming what failed when no
-// response head has gone out yet; otherwise the response is aborted, so
-// the client sees a broken response rather than a short one that looks
-// whole.
-func (p *Proxy) fail(ex *http1.Exchange, addr string, err error) {
+// Fail answers an error of Fetch or Relay: a plain-text status naming
+// what failed when no response head has gone out yet; otherwise the
+// response is aborted, so the client sees a broken response rather than
+// a short one that looks whole. Either way it is logged.
+func (p *Proxy) Fail(ex *http1.Exchange, out *Outbound, err error) {
+	p.answerError(ex, out.Addr, err)
+}
+
+func (p *Proxy) answerError(ex *http1.Exchange, addr string, err error) {
 	status := 502
-	if e, ok := err.(*Error); ok {
+	var e *Error
+	if errors.As(err, &e) {
 		status = e.Status
 	}
 	p.cfg.Logger.Warn("proxy: request failed", "upstream", addr, "method", ex.Request.Method,
@@ -309,11 +331,13 @@ func (p *Proxy) fail(ex *http1.Exchange, addr string, err error) {
 	ex.Response.Error(status, err.Error())
 }
 
-// Relay sends a fetched response to the client: its status and end-to-end
-// fields with our Via appended, the body streamed as it arrives, then the
+// Relay sends a response to the client: its status and end-to-end fields
+// with our Via appended, the body streamed as it arrives, then the
 // trailers. A failure reading the body after the head went out aborts the
 // client's response; an *Error is returned for it. A failure writing to
-// the client is returned as it is.
+// the client is returned as it is. The Response may come from Fetch, or be
+// one the caller made (a stored one, say: Header end-to-end only, Body
+// and Trailer set); Close does nothing on the latter.
 func (p *Proxy) Relay(ex *http1.Exchange, resp *Response) error {
 	w := ex.Response
 	h := w.Header()
@@ -344,6 +368,10 @@ func (p *Proxy) Relay(ex *http1.Exchange, resp *Response) error {
 	}
 	return nil
 }
+
+// Release gives back an Outbound from Prepare or PrepareUpstream once it
+// has been fetched (its Response may still be open).
+func (p *Proxy) Release(out *Outbound) { p.putOutbound(out) }
 
 // getOutbound returns a pooled Outbound for a request of ex.
 func (p *Proxy) getOutbound(ex *http1.Exchange) *Outbound {

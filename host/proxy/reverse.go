@@ -72,14 +72,23 @@ func ParseUpstream(raw string) (*Upstream, error) {
 // ServeUpstream is the reverse proxy: it forwards the request to up, its
 // path joined to up's prefix, and relays the answer.
 func (p *Proxy) ServeUpstream(ex *http1.Exchange, up *Upstream) {
+	if out := p.PrepareUpstream(ex, up); out != nil {
+		p.forward(ex, out)
+		p.Release(out)
+	}
+}
+
+// PrepareUpstream is Prepare for a reverse-proxied request to up: the
+// Outbound for it, or nil when the client has been answered (CONNECT, a
+// loop, Max-Forwards 0).
+func (p *Proxy) PrepareUpstream(ex *http1.Exchange, up *Upstream) *Outbound {
 	req := ex.Request
 	if req.Form == http1.AuthorityForm {
 		ex.Response.Header().Set("Allow", "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE")
 		ex.Response.Error(405, "CONNECT is not served by a reverse proxy")
-		return
+		return nil
 	}
 	out := p.getOutbound(ex)
-	defer p.putOutbound(out)
 	out.Scheme, out.Addr, out.ServerName = up.Scheme, up.Addr, up.ServerName
 	if req.Form == http1.AsteriskForm {
 		out.target = append(out.target[:0], '*')
@@ -93,7 +102,8 @@ func (p *Proxy) ServeUpstream(ex *http1.Exchange, up *Upstream) {
 		host = out.scratch
 	}
 	if !p.prepare(ex, out, host) {
-		return
+		p.Release(out)
+		return nil
 	}
 	if up.XForwarded {
 		p.addForwardedFor(ex, out)
@@ -101,7 +111,7 @@ func (p *Proxy) ServeUpstream(ex *http1.Exchange, up *Upstream) {
 		out.Header.Del("X-Forwarded-Host")
 		out.Header.AddBytes([]byte("X-Forwarded-Host"), req.Host)
 	}
-	p.forward(ex, out)
+	return out
 }
 
 // joinPath appends prefix and path to dst with exactly one slash between

@@ -56,7 +56,7 @@ func (p *Proxy) tunnel(ex *http1.Exchange) {
 	upstream, err := dialUpstream(ctx, &p.cfg, hostKey{addr: addr})
 	cancel()
 	if err != nil {
-		p.fail(ex, addr, err)
+		p.answerError(ex, addr, err)
 		return
 	}
 	defer upstream.Close()
