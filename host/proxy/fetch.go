@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"io"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -113,6 +114,12 @@ func (p *Proxy) Fetch(out *Outbound) (*Response, error) {
 		if err != nil {
 			return nil, err
 		}
+		if out.Body != nil && pc.reused && pc.peerClosed() {
+			// A body cannot be sent twice, so a stale connection must be
+			// found before it is used rather than after.
+			p.pool.discard(pc)
+			continue
+		}
 		bodyTaken, err := p.roundTrip(pc, out)
 		if err == nil {
 			return p.fetched(pc), nil
@@ -182,7 +189,7 @@ func (p *Proxy) readHead(pc *pconn, out *Outbound) error {
 		switch {
 		case pc.resp.Status == 101:
 			// Upgrade is never forwarded, so a 101 answers nothing we asked.
-			return &Error{Status: 502, Msg: "unsolicited 101 Switching Protocols"}
+			return &Error{Status: 502, Msg: out.Addr + " switched protocols (101) though no upgrade was asked for"}
 		case !pc.resp.Interim():
 			return nil
 		case pc.resp.Status != 100 && out.Interim != nil:
@@ -190,7 +197,7 @@ func (p *Proxy) readHead(pc *pconn, out *Outbound) error {
 			out.Interim(pc.resp.Status, &pc.header)
 		}
 	}
-	return &Error{Status: 502, Msg: "more than 16 interim responses"}
+	return &Error{Status: 502, Msg: out.Addr + " sent more than " + strconv.Itoa(maxInterim) + " interim responses"}
 }
 
 // sendBody copies out.Body to the connection with the framing the head

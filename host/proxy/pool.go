@@ -357,6 +357,20 @@ func (pc *pconn) Write(b []byte) (int, error) {
 	return pc.nc.Write(b)
 }
 
+// peerClosed reports whether the upstream closed this idle connection (or
+// sent something unasked, as bad). It looks at the raw socket, under TLS
+// too, since any byte there now (a close_notify alert, say) means the end.
+func (pc *pconn) peerClosed() bool {
+	if pc.br.Buffered() > 0 {
+		return true
+	}
+	raw := pc.nc
+	if tc, ok := raw.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	return socketEnded(raw)
+}
+
 // awaitHead bounds the wait for the response head by d rather than by
 // the gap between reads; headArrived goes back to gaps.
 func (pc *pconn) awaitHead(d time.Duration) {

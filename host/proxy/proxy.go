@@ -108,7 +108,7 @@ func setAddr(out *Outbound, authority []byte, defaultPort string) {
 	}
 	n := len(out.Addr)
 	if n == 0 || len(port)+1 > n || out.Addr[n-len(port)-1] != ':' || out.Addr[n-len(port):] != string(port) ||
-		!strings.EqualFold(out.Addr[:n-len(port)-1], string(host)) {
+		!http1.EqualFold(host, out.Addr[:n-len(port)-1]) {
 		out.Addr = string(host) + ":" + string(port)
 	}
 	out.ServerName = ""
