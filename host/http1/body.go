@@ -307,7 +307,8 @@ func (b *Body) Done() bool { return b.done }
 func (b *Body) Err() error { return b.err }
 
 // Unread reports how many body bytes are known to be left, or -1 when that
-// is unknown (a chunked body not yet finished).
+// is unknown (a chunked body not yet finished, or one that runs to the
+// close of the connection).
 func (b *Body) Unread() int64 {
 	switch {
 	case b.done:

@@ -34,8 +34,11 @@
 //     connection the upstream closed while idle shows as a request that
 //     gets no byte back; it is then retried once on a new connection, but
 //     only when repeating it cannot repeat a side effect (an idempotent
-//     method whose body, if any, was not touched yet). One timer for the
-//     whole pool closes connections idle past IdleTimeout.
+//     method whose body, if any, was not touched yet). A request with a
+//     body could never be retried, so for those the idle connection is
+//     peeked at first (a non-blocking MSG_PEEK, no byte consumed) and
+//     dropped if the upstream has closed it. One timer for the whole pool
+//     closes connections idle past IdleTimeout.
 //   - Connections per upstream are bounded; a request past the bound waits
 //     in a bounded queue for at most ConnectTimeout (then 504) and a full
 //     queue answers 503 at once: back-pressure, not unbounded memory.
