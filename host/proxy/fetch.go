@@ -71,7 +71,7 @@ func (o *Outbound) idempotent() bool {
 // pool when the body was read to its end.
 type Response struct {
 	Status        int
-	ProtoMinor    int
+	ProtoMinor    int           // the upstream's HTTP/1.x; it picks our Via entry
 	Header        *http1.Header // end-to-end fields only
 	ContentLength int64         // -1 when unknown (chunked or until close)
 	Body          io.Reader

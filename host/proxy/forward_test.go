@@ -189,8 +189,7 @@ func TestMaxForwards(t *testing.T) {
 
 func TestLoopsRefused(t *testing.T) {
 	noLeaks(t)
-	p, addr := startProxy(t, Config{SelfAddrs: []string{"0.0.0.0:1", "proxy.example:8888"}})
-	_ = p
+	_, addr := startProxy(t, Config{SelfAddrs: []string{"0.0.0.0:1", "proxy.example:8888"}})
 	tests := []struct{ name, raw, want string }{
 		{"own address", "GET http://" + addr + "/ HTTP/1.1\r\nHost: x\r\n\r\n", "is this proxy's own address"},
 		{"own name in Via", "GET http://192.0.2.1/ HTTP/1.1\r\nHost: x\r\nVia: 1.0 a, 1.1 TestProxy (wasmhttpd)\r\n\r\n", "Via already names this proxy"},

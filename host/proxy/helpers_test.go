@@ -198,3 +198,12 @@ func roundTrip(t testing.TB, addr, raw, method string) (*http.Response, string) 
 	require.NoError(t, err)
 	return resp, string(body)
 }
+
+// runtimeStats is the allocation total at one moment.
+type runtimeStats struct{ alloc uint64 }
+
+func (s *runtimeStats) read() {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	s.alloc = m.TotalAlloc
+}

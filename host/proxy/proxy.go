@@ -68,7 +68,7 @@ func (p *Proxy) Prepare(ex *http1.Exchange) *Outbound {
 		return nil
 	case http1.AsteriskForm:
 		// "OPTIONS *" names the proxy itself.
-		p.answerOptions(ex)
+		answerOptions(ex, allowForward)
 		return nil
 	}
 	out := p.getOutbound(ex)
@@ -223,10 +223,13 @@ func (p *Proxy) maxForwards(ex *http1.Exchange, out *Outbound) bool {
 		return false
 	}
 	if n == 0 {
-		if ex.Request.Method == "TRACE" {
-			p.answerTrace(ex)
-		} else {
-			p.answerOptions(ex)
+		switch {
+		case ex.Request.Method == "TRACE":
+			answerTrace(ex)
+		case ex.Request.Form == http1.AbsoluteForm:
+			answerOptions(ex, allowForward)
+		default:
+			answerOptions(ex, allowReverse)
 		}
 		return false
 	}
@@ -236,10 +239,17 @@ func (p *Proxy) maxForwards(ex *http1.Exchange, out *Outbound) bool {
 	return true
 }
 
+// The methods a proxy relays, as Allow lists them: a forward proxy also
+// opens tunnels, a reverse one does not.
+const (
+	allowReverse = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE"
+	allowForward = allowReverse + ", CONNECT"
+)
+
 // answerOptions answers an OPTIONS request meant for the proxy itself.
-func (p *Proxy) answerOptions(ex *http1.Exchange) {
+func answerOptions(ex *http1.Exchange, allow string) {
 	w := ex.Response
-	w.Header().Set("Allow", "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT")
+	w.Header().Set("Allow", allow)
 	w.SetContentLength(0)
 	w.WriteHeader(200)
 }
@@ -250,7 +260,7 @@ var traceHidden = [...]string{"Authorization", "Proxy-Authorization", "Cookie"}
 
 // answerTrace echoes the request as message/http, as the final recipient
 // of a TRACE does.
-func (p *Proxy) answerTrace(ex *http1.Exchange) {
+func answerTrace(ex *http1.Exchange) {
 	req := ex.Request
 	var b bytes.Buffer
 	b.WriteString(req.Method + " " + string(req.Target) + " " + req.Proto() + "\r\n")

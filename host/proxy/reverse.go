@@ -84,7 +84,7 @@ func (p *Proxy) ServeUpstream(ex *http1.Exchange, up *Upstream) {
 func (p *Proxy) PrepareUpstream(ex *http1.Exchange, up *Upstream) *Outbound {
 	req := ex.Request
 	if req.Form == http1.AuthorityForm {
-		ex.Response.Header().Set("Allow", "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE")
+		ex.Response.Header().Set("Allow", allowReverse)
 		ex.Response.Error(405, "CONNECT is not served by a reverse proxy")
 		return nil
 	}

@@ -131,4 +131,9 @@ func TestReverseProxyRefusesConnect(t *testing.T) {
 	resp, body := roundTrip(t, addr, "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", "GET")
 	assert.Equal(t, 405, resp.StatusCode)
 	assert.Contains(t, body, "CONNECT is not served by a reverse proxy")
+	assert.NotContains(t, resp.Header.Get("Allow"), "CONNECT")
+
+	resp, _ = roundTrip(t, addr, "OPTIONS /x HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n\r\n", "OPTIONS")
+	assert.Equal(t, 200, resp.StatusCode, "answered by the proxy, the upstream (unreachable) never asked")
+	assert.Equal(t, allowReverse, resp.Header.Get("Allow"))
 }
