@@ -306,16 +306,21 @@ func (p *Proxy) forward(ex *http1.Exchange, out *Outbound) {
 		return
 	}
 	defer resp.Close()
-	err = p.Relay(ex, resp)
-	var upstream *Error
-	switch {
-	case errors.As(err, &upstream):
-		p.Fail(ex, out, err)
-	case err != nil:
-		// The client went away; the upstream connection, its body unread,
-		// is closed by resp.Close.
-		p.cfg.Logger.Debug("proxy: client gone", "remote", ex.RemoteAddr.String(), "err", err.Error())
+	if err := p.Relay(ex, resp); err != nil {
+		p.relayFailed(ex, out, err)
 	}
+}
+
+// relayFailed deals with a Relay error: the upstream's is answered, while
+// a client that went away only costs the upstream connection, its body
+// unread, which resp.Close then closes.
+func (p *Proxy) relayFailed(ex *http1.Exchange, out *Outbound, err error) {
+	var upstream *Error
+	if errors.As(err, &upstream) {
+		p.Fail(ex, out, err)
+		return
+	}
+	p.cfg.Logger.Debug("proxy: client gone", "remote", ex.RemoteAddr.String(), "err", err.Error())
 }
 
 // Fail answers an error of Fetch or Relay: a plain-text status naming
