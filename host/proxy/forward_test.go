@@ -559,3 +559,30 @@ func mustRequest(t *testing.T, method, url string, body io.Reader) *http.Request
 	require.NoError(t, err)
 	return req
 }
+
+func TestRequestFramingIsCanonical(t *testing.T) {
+	noLeaks(t)
+	heads := make(chan string, 1)
+	origin := rawOrigin(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := br.Peek(1); err != nil {
+				return // the proxy closed its pooled connection
+			}
+			head := readHead(t, br)
+			if strings.Contains(head, "Content-Length: 3") {
+				io.CopyN(io.Discard, br, 3)
+			}
+			heads <- head
+			io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+		}
+	})
+	_, addr := startProxy(t, Config{})
+	roundTrip(t, addr, "POST http://"+origin+"/ HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\nContent-Length: 3\r\n\r\nabc", "POST")
+	head := <-heads
+	assert.Equal(t, 1, strings.Count(head, "Content-Length"), head)
+	assert.Contains(t, head, "\r\nContent-Length: 3\r\n")
+
+	roundTrip(t, addr, "POST http://"+origin+"/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "POST")
+	assert.Contains(t, <-heads, "\r\nContent-Length: 0\r\n", "an empty body keeps its explicit length")
+}

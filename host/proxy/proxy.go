@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -150,12 +152,20 @@ func (p *Proxy) prepare(ex *http1.Exchange, out *Outbound, host []byte) bool {
 		}
 	}
 	out.Header.Add("Via", p.viaFor(req.ProtoMinor))
+	// The framing goes out in one canonical field, whatever equivalent
+	// spelling the client used ("Content-Length: 5, 5"): the next parser
+	// may be less forgiving than ours.
+	out.Header.Del("Content-Length")
+	switch {
+	case req.ContentLength < 0:
+		out.Header.Add("Transfer-Encoding", "chunked")
+		out.Trailer = &req.Trailer
+	case req.Header.Has("Content-Length"):
+		out.scratch = strconv.AppendInt(out.scratch[:0], req.ContentLength, 10)
+		out.Header.AddBytes([]byte("Content-Length"), out.scratch)
+	}
 	if req.HasBody() {
 		out.Body, out.ContentLength = req.Body, req.ContentLength
-		if req.ContentLength < 0 {
-			out.Header.Add("Transfer-Encoding", "chunked")
-			out.Trailer = &req.Trailer
-		}
 	}
 	return true
 }
@@ -337,8 +347,12 @@ func (p *Proxy) answerError(ex *http1.Exchange, addr string, err error) {
 	if errors.As(err, &e) {
 		status = e.Status
 	}
-	p.cfg.Logger.Warn("proxy: request failed", "upstream", addr, "method", ex.Request.Method,
-		"target", string(ex.Request.Target), "status", status, "err", err.Error())
+	level := slog.LevelWarn
+	if status < 500 {
+		level = slog.LevelInfo // the client's fault, not the upstream's
+	}
+	p.cfg.Logger.Log(context.Background(), level, "proxy: request failed", "upstream", addr,
+		"method", ex.Request.Method, "target", string(ex.Request.Target), "status", status, "err", err.Error())
 	if ex.Response.HeaderWritten() {
 		ex.Response.Abort()
 		return
