@@ -3,10 +3,13 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -585,4 +588,46 @@ func TestRequestFramingIsCanonical(t *testing.T) {
 
 	roundTrip(t, addr, "POST http://"+origin+"/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "POST")
 	assert.Contains(t, <-heads, "\r\nContent-Length: 0\r\n", "an empty body keeps its explicit length")
+}
+
+func TestForwardToHTTPSAbsoluteURI(t *testing.T) {
+	noLeaks(t)
+	origin := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "tls "+r.URL.Path)
+	}))
+	defer origin.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(origin.Certificate())
+	_, addr := startProxy(t, Config{TLS: &tls.Config{RootCAs: roots}})
+	resp, body := roundTrip(t, addr, "GET "+origin.URL+"/secure HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "tls /secure", body, "the proxy speaks TLS to an https target")
+}
+
+func TestBadRequestBodyIsTheClientsFault(t *testing.T) {
+	noLeaks(t)
+	var accepted atomic.Int64
+	origin := rawOrigin(t, func(c net.Conn) {
+		accepted.Add(1)
+		io.Copy(io.Discard, c)
+	})
+	_, addr := startProxy(t, Config{})
+	resp, body := roundTrip(t, addr, "POST http://"+origin+"/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"+
+		"3\r\nabc\r\nzz\r\n", "POST")
+	assert.Equal(t, 400, resp.StatusCode)
+	assert.Contains(t, body, "reading the request body: malformed chunk size")
+	assert.True(t, resp.Close, "a connection whose body broke cannot carry another request")
+	assert.Equal(t, int64(1), accepted.Load())
+}
+
+func TestUnsolicitedSwitchingProtocolsRefused(t *testing.T) {
+	noLeaks(t)
+	origin := rawOrigin(t, func(c net.Conn) {
+		readHead(t, bufio.NewReader(c))
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	})
+	_, addr := startProxy(t, Config{})
+	resp, body := roundTrip(t, addr, "GET http://"+origin+"/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", "GET")
+	assert.Equal(t, 502, resp.StatusCode)
+	assert.Contains(t, body, origin+" switched protocols (101) though no upgrade was asked for")
 }
