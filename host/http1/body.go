@@ -6,18 +6,20 @@ import (
 	"strconv"
 )
 
-// Body reads a request body, de-chunking it when needed. It belongs to the
-// Reader and is reused for every request on the connection, so a handler
-// must not keep it past its return.
+// Body reads a message body, de-chunking it when needed: a request body
+// for a server, or a response body for a client (see ResponseReader). It
+// belongs to its Reader and is reused for every message on the connection,
+// so a handler must not keep it past its return.
 type Body struct {
-	br  *bufio.Reader
-	req *Request
+	br      *bufio.Reader
+	req     *Request // the request it is the body of; nil for a response body
+	trailer *Header  // where a chunked body's trailer section goes
 
 	cont         io.Writer // where "100 Continue" goes
 	continueSent bool
 	started      bool // a Read has been attempted
 
-	chunked   bool
+	framing   framing
 	remaining int64 // bytes left in the body (sized) or the current chunk
 	total     int64 // bytes delivered so far
 	done      bool  // the body ended cleanly
@@ -34,18 +36,28 @@ type Body struct {
 	pos       int
 }
 
-func (b *Body) reset(br *bufio.Reader, req *Request, limits Limits) {
-	b.br, b.req, b.limits = br, req, limits
+// framing is how the end of a body is found (RFC 9112 6.3).
+type framing uint8
+
+const (
+	framedSized   framing = iota // by Content-Length (0 for no body)
+	framedChunked                // by the last chunk
+	framedByClose                // by the end of the connection: responses only
+)
+
+func (b *Body) reset(br *bufio.Reader, req *Request, trailer *Header, limits Limits) {
+	b.br, b.req, b.trailer, b.limits = br, req, trailer, limits
 	b.continueSent, b.started, b.done, b.err = false, false, false, nil
-	b.total, b.remaining, b.chunked = 0, 0, false
+	b.total, b.remaining, b.framing = 0, 0, framedSized
 	b.replay, b.replaying, b.pos = b.replay[:0], false, 0
 }
 
-// start arms the body once the head is known.
-func (b *Body) start() {
-	b.chunked = b.req.ContentLength < 0
-	b.remaining = max(b.req.ContentLength, 0)
-	b.done = b.req.ContentLength == 0
+// start arms the body once the head is known: length bytes, or, when
+// length is negative, up to the end of what f frames.
+func (b *Body) start(f framing, length int64) {
+	b.framing = f
+	b.remaining = max(length, 0)
+	b.done = f == framedSized && length <= 0
 }
 
 // Read implements io.Reader. The first Read sends "100 Continue" when the
@@ -80,9 +92,12 @@ func (b *Body) readSource(p []byte) (int, error) {
 	}
 	var n int
 	var err error
-	if b.chunked {
+	switch b.framing {
+	case framedChunked:
 		n, err = b.readChunked(p)
-	} else {
+	case framedByClose:
+		n, err = b.readToClose(p)
+	default:
 		n, err = b.readSized(p)
 	}
 	b.total += int64(n)
@@ -93,7 +108,7 @@ func (b *Body) readSource(p []byte) (int, error) {
 }
 
 func (b *Body) sendContinue() error {
-	if !b.req.ExpectContinue || b.continueSent || b.cont == nil {
+	if b.req == nil || !b.req.ExpectContinue || b.continueSent || b.cont == nil {
 		return nil
 	}
 	b.continueSent = true
@@ -122,6 +137,16 @@ func (b *Body) readSized(p []byte) (int, error) {
 	return n, err
 }
 
+// readToClose reads a response body that the server ends by closing the
+// connection; that close is then the body's clean end.
+func (b *Body) readToClose(p []byte) (int, error) {
+	n, err := b.br.Read(p)
+	if err == io.EOF {
+		b.done = true
+	}
+	return n, err
+}
+
 func (b *Body) readChunked(p []byte) (int, error) {
 	if b.remaining == 0 {
 		size, err := b.readChunkHeader()
@@ -129,7 +154,7 @@ func (b *Body) readChunked(p []byte) (int, error) {
 			return 0, err
 		}
 		if size == 0 {
-			if err := readHeaderSection(b.br, &b.req.Trailer, &b.chunkScratch, b.limits.MaxHeaderBytes, b.limits.MaxHeaders); err != nil {
+			if err := readHeaderSection(b.br, b.trailer, &b.chunkScratch, b.limits.MaxHeaderBytes, b.limits.MaxHeaders); err != nil {
 				return 0, err
 			}
 			b.done = true
@@ -256,11 +281,15 @@ func (b *Body) Bytes(limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// Replace makes the body read as data from now on, and the request's
-// framing fields describe it. Whatever the client sent and nobody read is
-// still drained after the exchange, as for any unread body.
+// Replace makes the body read as data from now on, and, for a request
+// body, the request's framing fields describe it. Whatever the client sent
+// and nobody read is still drained after the exchange, as for any unread
+// body.
 func (b *Body) Replace(data []byte) {
 	b.replay, b.replaying, b.pos = append(b.replay[:0], data...), true, 0
+	if b.req == nil {
+		return
+	}
 	b.req.ContentLength = int64(len(data))
 	b.req.Header.Del("Transfer-Encoding")
 	var buf [20]byte
@@ -278,12 +307,13 @@ func (b *Body) Done() bool { return b.done }
 func (b *Body) Err() error { return b.err }
 
 // Unread reports how many body bytes are known to be left, or -1 when that
-// is unknown (a chunked body not yet finished).
+// is unknown (a chunked body not yet finished, or one that runs to the
+// close of the connection).
 func (b *Body) Unread() int64 {
 	switch {
 	case b.done:
 		return 0
-	case b.chunked:
+	case b.framing != framedSized:
 		return -1
 	}
 	return b.remaining
@@ -297,7 +327,7 @@ func (b *Body) Drainable(limit int64) bool {
 	switch {
 	case b.done:
 		return true
-	case b.err != nil, b.req.ExpectContinue && !b.continueSent:
+	case b.err != nil, b.req != nil && b.req.ExpectContinue && !b.continueSent:
 		return false
 	}
 	return b.Unread() <= limit

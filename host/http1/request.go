@@ -217,7 +217,7 @@ func (r *Reader) Buffered() bool { return r.br.Buffered() > 0 }
 func (r *Reader) ReadRequest(req *Request) error {
 	req.reset()
 	req.Body = &r.body
-	r.body.reset(r.br, req, r.limits)
+	r.body.reset(r.br, req, &req.Trailer, r.limits)
 
 	line, err := r.readRequestLine(req)
 	if err != nil {
@@ -232,7 +232,11 @@ func (r *Reader) ReadRequest(req *Request) error {
 	if err := finishHead(req, r.limits); err != nil {
 		return err
 	}
-	r.body.start()
+	if req.ContentLength < 0 {
+		r.body.start(framedChunked, -1)
+	} else {
+		r.body.start(framedSized, req.ContentLength)
+	}
 	return nil
 }
 
@@ -376,15 +380,17 @@ func parseTarget(req *Request) error {
 	if !ok || !(EqualFold(scheme, "http") || EqualFold(scheme, "https")) {
 		return errBadTarget
 	}
+	// The path aliases the target when it has one; only "http://host"
+	// and "http://host?q" need a "/" made up, so only they allocate.
 	authority := rest
-	path := []byte("/")
-	if i := bytes.IndexAny(rest, "/?"); i >= 0 {
-		authority = rest[:i]
-		if rest[i] == '/' {
-			path = rest[i:]
-		} else {
-			path = append([]byte("/"), rest[i:]...)
-		}
+	var path []byte
+	switch i := bytes.IndexAny(rest, "/?"); {
+	case i < 0:
+		path = []byte("/")
+	case rest[i] == '/':
+		authority, path = rest[:i], rest[i:]
+	default:
+		authority, path = rest[:i], append([]byte("/"), rest[i:]...)
 	}
 	if !validAuthority(authority, false) {
 		return errBadTarget
@@ -470,12 +476,17 @@ func finishHead(req *Request, limits Limits) error {
 		// RFC 9110 10.1.1: an HTTP/1.0 client cannot read a 100 response.
 		req.ExpectContinue = req.ProtoMinor == 1 && req.ContentLength != 0
 	}
-	if req.ProtoMinor == 1 {
-		req.KeepAlive = !req.Header.HasToken("Connection", "close")
-	} else {
-		req.KeepAlive = req.Header.HasToken("Connection", "keep-alive") && !req.Header.HasToken("Connection", "close")
-	}
+	req.KeepAlive = keepAlive(req.ProtoMinor, &req.Header)
 	return nil
+}
+
+// keepAlive reports whether a message of HTTP/1.minor with header h lets
+// its connection carry another exchange (RFC 9112 9.3).
+func keepAlive(minor int, h *Header) bool {
+	if h.HasToken("Connection", "close") {
+		return false
+	}
+	return minor == 1 || h.HasToken("Connection", "keep-alive")
 }
 
 func resolveHost(req *Request) error {
@@ -509,33 +520,47 @@ func resolveFraming(req *Request, limits Limits) error {
 		if req.ProtoMinor == 0 {
 			return errTEHTTP10
 		}
-		return resolveTransferEncoding(req)
+		if err := checkChunked(&req.Header); err != nil {
+			return err
+		}
+		req.ContentLength = -1
+		return nil
 	}
 	if !cl {
 		req.ContentLength = 0
 		return nil
 	}
-	n := int64(-1)
-	for v := range req.Header.Values("Content-Length") {
-		for elem := range commaSplit(v) {
-			m, ok := parseLength(elem)
-			if !ok {
-				return errBadLength
-			}
-			if n >= 0 && m != n {
-				return errManyLengths
-			}
-			n = m
-		}
-	}
-	if n < 0 {
-		return errBadLength
+	n, err := contentLength(&req.Header)
+	if err != nil {
+		return err
 	}
 	if n > limits.MaxBody {
 		return errBodyTooLarge
 	}
 	req.ContentLength = n
 	return nil
+}
+
+// contentLength returns the value of the Content-Length fields of h,
+// which must all agree (RFC 9112 6.3 item 5).
+func contentLength(h *Header) (int64, error) {
+	n := int64(-1)
+	for v := range h.Values("Content-Length") {
+		for elem := range commaSplit(v) {
+			m, ok := parseLength(elem)
+			if !ok {
+				return 0, errBadLength
+			}
+			if n >= 0 && m != n {
+				return 0, errManyLengths
+			}
+			n = m
+		}
+	}
+	if n < 0 {
+		return 0, errBadLength
+	}
+	return n, nil
 }
 
 // commaSplit iterates over comma-separated elements with OWS trimmed but,
@@ -567,10 +592,12 @@ func parseLength(b []byte) (int64, bool) {
 	return n, true
 }
 
-func resolveTransferEncoding(req *Request) error {
+// checkChunked accepts a Transfer-Encoding of exactly "chunked": the
+// only coding we decode.
+func checkChunked(h *Header) error {
 	var codings, chunked int
 	var last []byte
-	for v := range req.Header.Values("Transfer-Encoding") {
+	for v := range h.Values("Transfer-Encoding") {
 		for elem := range commaSplit(v) {
 			if !IsToken(elem) {
 				return errorf(400, "malformed Transfer-Encoding")
@@ -593,6 +620,5 @@ func resolveTransferEncoding(req *Request) error {
 		// harden against bombs.
 		return errUnknownCoding
 	}
-	req.ContentLength = -1
 	return nil
 }

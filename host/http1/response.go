@@ -218,19 +218,14 @@ func (w *ResponseWriter) Write(p []byte) (int, error) {
 		n, _ := w.Write(p[:w.length-w.written])
 		return n, ErrBodyOverflow
 	}
+	var n int
+	var err error
 	if w.chunked {
-		if len(p) == 0 {
-			return 0, nil
-		}
-		var buf [18]byte
-		w.bw.Write(strconv.AppendInt(buf[:0], int64(len(p)), 16))
-		w.bw.WriteString("\r\n")
+		n, err = writeChunk(w.bw, p)
+	} else {
+		n, err = w.bw.Write(p)
 	}
-	n, err := w.bw.Write(p)
 	w.written += int64(n)
-	if w.chunked && err == nil {
-		_, err = w.bw.WriteString("\r\n")
-	}
 	w.err = err
 	return n, err
 }
@@ -334,9 +329,7 @@ func (w *ResponseWriter) Finish() error {
 		return w.err
 	}
 	if w.chunked {
-		w.bw.WriteString("0\r\n")
-		w.trailer.writeTo(w.bw)
-		w.bw.WriteString("\r\n")
+		writeLastChunk(w.bw, &w.trailer)
 	}
 	if w.bodyAllowed && w.length >= 0 && w.written < w.length {
 		w.err = ErrShortBody

@@ -58,6 +58,12 @@ type conn struct {
 	req    http1.Request
 	resp   *http1.ResponseWriter
 	ex     http1.Exchange
+
+	// hijacked is set once the handler has taken the connection over
+	// (Exchange.Hijack); hijackFn is that method value, made once per
+	// pooled conn rather than once per connection.
+	hijacked bool
+	hijackFn func() (net.Conn, []byte, error)
 }
 
 var connPool sync.Pool
@@ -71,9 +77,10 @@ func newConn(s *Server, nc net.Conn) *conn {
 		}
 		c.reader = http1.NewReader(c.br, c.bw, s.cfg.Limits)
 		c.resp = http1.NewResponseWriter(c.bw, c)
+		c.hijackFn = c.hijack
 	}
 	c.srv, c.nc = s, nc
-	c.bodyTimeout, c.writeRefresh = 0, time.Time{}
+	c.bodyTimeout, c.writeRefresh, c.hijacked = 0, time.Time{}, false
 	c.state.Store(stateIdle)
 	c.br.Reset(c)
 	c.bw.Reset(c)
@@ -86,6 +93,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		Listener:   s.cfg.Name,
 		RemoteAddr: addrPort(nc.RemoteAddr()),
 		LocalAddr:  addrPort(nc.LocalAddr()),
+		Hijack:     c.hijackFn,
 	}
 	return c
 }
@@ -263,6 +271,14 @@ func (c *conn) serveOne(served int) bool {
 	// their own, and nothing else reads until the next awaitRequest.
 	c.bodyTimeout = s.cfg.BodyTimeout
 	c.runHandler()
+	if c.hijacked {
+		// The handler has used the connection up; there is no response of
+		// ours to finish and nothing to read after it.
+		if s.cfg.Observe != nil {
+			s.cfg.Observe(&c.ex, time.Since(start))
+		}
+		return false
+	}
 	finishErr := c.resp.Finish()
 	keep := finishErr == nil && !c.resp.Closing() && c.req.Body.Drain(s.cfg.MaxDrain)
 	c.bodyTimeout = 0
@@ -284,6 +300,25 @@ func (c *conn) runHandler() {
 		}
 	}()
 	c.srv.cfg.Handler.Serve(&c.ex)
+}
+
+// errHijacked is returned by a second call of Exchange.Hijack.
+var errHijacked = errors.New("server: connection already hijacked")
+
+// hijack implements Exchange.Hijack (see its contract).
+func (c *conn) hijack() (net.Conn, []byte, error) {
+	if c.hijacked {
+		return nil, nil, errHijacked
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, nil, err
+	}
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	rest := bytes.Clone(buffered)
+	c.br.Discard(len(buffered))
+	c.hijacked, c.bodyTimeout = true, 0
+	c.nc.SetDeadline(time.Time{})
+	return c.nc, rest, nil
 }
 
 // refuse answers a request the parser rejected, then the connection
