@@ -83,7 +83,9 @@ func (s *Store) LookupOrFill(ctx context.Context, key string, req *http1.Header)
 			return nil, &Fill{s: s, f: f, req: req}, nil
 		}
 		s.fillMu.Unlock()
+		s.waiting.Add(1)
 		err := f.wait(ctx, deadline)
+		s.waiting.Add(-1)
 		if err == nil && !f.ok {
 			err = ErrFillAborted
 		}

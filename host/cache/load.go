@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,9 +24,10 @@ func (s *Store) load() []*Entry {
 		maxGen  uint64
 		wg      sync.WaitGroup
 	)
-	for range min(runtime.GOMAXPROCS(0), 16) {
+	// Past the CPUs, more workers keep a cold disk's queue full.
+	for range min(4*runtime.GOMAXPROCS(0), 64) {
 		wg.Go(func() {
-			buf := make([]byte, 64<<10)
+			buf := make([]byte, 16<<10)
 			var found []*Entry
 			var top uint64
 			for i := next.Add(1) - 1; i < 256; i = next.Add(1) - 1 {
@@ -124,56 +124,39 @@ func (s *Store) pick(dir string, id entryID, f *files, buf *[]byte) *Entry {
 	return nil
 }
 
-// readMeta reads and decodes one metadata file, through buf.
+// readMeta reads and decodes one metadata file, through buf, which it
+// grows for a file larger than usual.
 func (s *Store) readMeta(path string, buf *[]byte) (*Entry, error) {
-	f, err := os.Open(path)
+	n, more, err := readSmall(path, *buf)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	// One read gets a whole file of usual size; a short read of a
-	// regular file means its end.
-	n, err := io.ReadAtLeast(f, *buf, metaHead)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %d bytes", errCorrupt, n)
 	}
 	total, err := metaLength((*buf)[:n])
 	if err != nil {
 		return nil, err
 	}
-	if total > len(*buf) {
-		grown := make([]byte, total)
-		copy(grown, (*buf)[:n])
-		*buf = grown
-		m, err := io.ReadFull(f, grown[n:])
-		n += m
-		if err != nil {
-			return nil, fmt.Errorf("%w: %d bytes, the header says %d", errCorrupt, n, total)
+	if more && total > len(*buf) {
+		*buf = make([]byte, total)
+		if n, more, err = readSmall(path, *buf); err != nil {
+			return nil, err
 		}
 	}
-	if n == len(*buf) {
-		// The buffer is full: make sure the file ends here.
-		var one [1]byte
-		if m, _ := f.Read(one[:]); m > 0 {
-			n++
-		}
-	}
-	if n != total {
-		return nil, fmt.Errorf("%w: %d bytes, the header says %d", errCorrupt, n, total)
+	if n != total || more {
+		return nil, fmt.Errorf("%w: the file is longer or shorter than its header says (%d bytes)", errCorrupt, total)
 	}
 	return decodeMeta((*buf)[:n])
 }
 
 // checkBody verifies that a body file is a regular file of size bytes.
 func checkBody(path string, size int64) error {
-	fi, err := os.Lstat(path)
+	got, regular, err := regularSize(path)
 	switch {
 	case err != nil:
 		return err
-	case !fi.Mode().IsRegular():
+	case !regular:
 		return errors.New("its body is not a regular file")
-	case fi.Size() != size:
-		return fmt.Errorf("its body has %d bytes, not %d", fi.Size(), size)
+	case got != size:
+		return fmt.Errorf("its body has %d bytes, not %d", got, size)
 	}
 	return nil
 }

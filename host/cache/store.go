@@ -54,6 +54,7 @@ type Stats struct {
 	Evictions int64 // entries evicted to respect the limits
 	Aborted   int64 // stores abandoned: aborted, too large, wrong length
 	Errors    int64 // disk errors and corrupt files met
+	Waiting   int64 // collapsed misses waiting for a fill now
 }
 
 // Store is the on-disk HTTP cache. All its methods are safe for concurrent
@@ -80,7 +81,7 @@ type Store struct {
 
 	gen atomic.Uint64 // last generation handed out
 
-	hits, misses, stores, evictions, aborted, errors atomic.Int64
+	hits, misses, stores, evictions, aborted, errors, waiting atomic.Int64
 }
 
 // Open opens (creating if need be) the store in dir/http, removes what a
@@ -162,6 +163,7 @@ func (s *Store) Stats() Stats {
 		Entries: entries, Bytes: bytes,
 		Hits: s.hits.Load(), Misses: s.misses.Load(), Stores: s.stores.Load(),
 		Evictions: s.evictions.Load(), Aborted: s.aborted.Load(), Errors: s.errors.Load(),
+		Waiting: s.waiting.Load(),
 	}
 }
 
