@@ -111,7 +111,15 @@
 // value. The variant's ID hashes them, so storing the same variant again
 // replaces it. A response with "Vary: *" is refused at Begin: no request
 // could ever match it. When several variants match, the most recent
-// response wins (RFC 9111 4.1).
+// response wins (RFC 9111 4.1). A key keeps at most 32 variants (the
+// oldest makes room), so a response varying on User-Agent cannot make
+// every lookup of its key scan an unbounded list.
+//
+// Invalidation. Invalidate removes every variant of a key, and also
+// refuses to publish any store of that key begun before it: the response
+// being stored may predate the unsafe request that invalidated the key.
+// Begin notes a per-key-slot invalidation generation and Commit compares
+// it; keys share 1024 slots, so a collision at worst skips one store.
 //
 // Collapsed misses. LookupOrFill makes the first miss for a key its
 // filler; later misses wait (at most Options.FillWait, and never past

@@ -66,7 +66,8 @@ type Entry struct {
 	gen     uint64 // of the metadata file, unique and increasing
 	bodyGen uint64 // of the body file, shared across header updates
 	vary    []varyField
-	metaLen int64 // bytes of the metadata file
+	metaLen int64  // bytes of the metadata file
+	epoch   uint64 // of the key's invalidation slot when the store began
 	dir     string
 	node    *node // its place in the index; nil until published
 }

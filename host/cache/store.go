@@ -1,11 +1,14 @@
 package cache
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +84,13 @@ type Store struct {
 
 	gen atomic.Uint64 // last generation handed out
 
+	// invalidations records, per slot of primary keys, the generation
+	// of the last Invalidate, so that a store begun before it is not
+	// published after it. Keys share slots: a collision only skips a
+	// store, it never keeps a stale one.
+	invalidations [1024]atomic.Uint64
+	seed          maphash.Seed
+
 	hits, misses, stores, evictions, aborted, errors, waiting atomic.Int64
 }
 
@@ -94,6 +104,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		log:   opts.Logger,
 		keys:  make(map[string][]*node),
 		fills: make(map[string]*fill),
+		seed:  maphash.MakeSeed(),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -220,6 +231,7 @@ func newer(a, b *Entry) bool {
 // Location or Content-Location naming it, or a PURGE. It returns how many
 // variants it removed. Bodies being served stay readable until closed.
 func (s *Store) Invalidate(key string) int {
+	s.invalidations[s.slot(key)].Store(s.nextGen())
 	s.mu.Lock()
 	variants := s.keys[key]
 	var garbage []string
@@ -231,15 +243,32 @@ func (s *Store) Invalidate(key string) int {
 	return len(variants)
 }
 
+// slot returns the invalidation slot of a primary key.
+func (s *Store) slot(key string) uint64 {
+	return maphash.String(s.seed, key) % uint64(len(s.invalidations))
+}
+
+// maxVariants bounds the variants of one primary key. A response that
+// varies on a field with many values (User-Agent, Cookie) would otherwise
+// let clients make a key's variant list, scanned by every lookup, as long
+// as they like; past the bound the oldest variant makes room.
+const maxVariants = 32
+
 // publish makes e visible, replacing the variant with the same ID, and
 // evicts until the limits hold again. It returns the files that are no
 // longer referenced, for the caller to unlink once the lock is released;
-// when the store is closed, those are e's own.
+// when e may not be published, those are e's own.
 func (s *Store) publish(e *Entry) (garbage []string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return []string{metaPath(s.root, e.id, e.gen), bodyPath(s.root, e.id, e.bodyGen)}, ErrClosed
+	switch {
+	case s.closed:
+		err = ErrClosed
+	case s.invalidations[s.slot(e.Key)].Load() > e.epoch:
+		err = ErrInvalidated
+	}
+	if err != nil {
+		return []string{metaPath(s.root, e.id, e.gen), bodyPath(s.root, e.id, e.bodyGen)}, err
 	}
 	variants := s.keys[e.Key]
 	var n *node
@@ -252,6 +281,12 @@ func (s *Store) publish(e *Entry) (garbage []string, err error) {
 	if n != nil {
 		garbage = s.replace(n, e, garbage)
 	} else {
+		if len(variants) >= maxVariants {
+			oldest := slices.MinFunc(variants, func(a, b *node) int { return cmp.Compare(a.entry.gen, b.entry.gen) })
+			garbage = s.remove(oldest, garbage)
+			s.evictions.Add(1)
+			variants = s.keys[e.Key]
+		}
 		n = &node{entry: e, prev: s.head}
 		if s.head != nil {
 			s.head.next = n

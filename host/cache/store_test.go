@@ -4,12 +4,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"wasmhttpd/host/http1"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -418,4 +421,47 @@ func TestLookupPrefersNewest(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "new", body(t, s.Lookup("k", header())))
 	assert.Equal(t, "old", body(t, s.Lookup("k", header("X-B", "1"))))
+}
+
+func TestInvalidateDuringStore(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := open(t, dir, Options{})
+	w, err := s.Begin("k", header(), response(5))
+	require.NoError(t, err)
+	io.WriteString(w, "stale")
+	other, err := s.Begin("other", header(), response(4))
+	require.NoError(t, err)
+	io.WriteString(other, "kept")
+
+	s.Invalidate("k")
+	_, err = w.Commit()
+	assert.ErrorIs(t, err, ErrInvalidated, "a response begun before an invalidation may be stale")
+	assert.Nil(t, s.Lookup("k", header()))
+	_, err = other.Commit()
+	require.NoError(t, err, "other keys are not affected (slot collisions aside)")
+	put(t, s, "k", header(), "fresh")
+	assert.Equal(t, "fresh", body(t, s.Lookup("k", header())), "a store begun after it is published")
+	assert.Len(t, diskFiles(t, dir), 4)
+}
+
+func TestMaxVariants(t *testing.T) {
+	s, _ := open(t, t.TempDir(), Options{})
+	agent := func(i int) *http1.Header { return header("User-Agent", "agent/"+strconv.Itoa(i)) }
+	for i := range maxVariants + 2 {
+		put(t, s, "k", agent(i), "for "+strconv.Itoa(i), "Vary", "User-Agent")
+	}
+	assert.Equal(t, maxVariants, s.Stats().Entries)
+	assert.Nil(t, s.Lookup("k", agent(0)), "the oldest variants made room")
+	assert.Nil(t, s.Lookup("k", agent(1)))
+	assert.Equal(t, "for 2", body(t, s.Lookup("k", agent(2))))
+	assert.Equal(t, "for 33", body(t, s.Lookup("k", agent(maxVariants+1))))
+	assert.EqualValues(t, 2, s.Stats().Evictions)
+}
+
+func TestClosedStore(t *testing.T) {
+	s, _ := open(t, t.TempDir(), Options{})
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close())
+	_, err := s.Begin("k", header(), response(0))
+	assert.ErrorIs(t, err, ErrClosed)
 }

@@ -57,6 +57,12 @@ func (s *Store) start(key string, req *http1.Header, resp Response) (*Writer, er
 	if resp.Status < 100 || resp.Status > 999 || resp.Header == nil || resp.Length < -1 {
 		return nil, fmt.Errorf("cache: bad response to store: status %d, length %d", resp.Status, resp.Length)
 	}
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
 	names, star := varyNames(resp.Header)
 	if star {
 		return nil, ErrVaryStar
@@ -71,6 +77,7 @@ func (s *Store) start(key string, req *http1.Header, resp Response) (*Writer, er
 		Freshness: resp.Freshness,
 		vary:      selectFields(req, names),
 		bodyGen:   s.nextGen(),
+		epoch:     s.invalidations[s.slot(key)].Load(),
 		dir:       s.root,
 	}
 	e.Header.CopyFrom(resp.Header)
@@ -125,7 +132,7 @@ func (w *Writer) Err() error { return w.err }
 func (w *Writer) Commit() (*Entry, error) {
 	if w.done {
 		if w.err == nil {
-			w.err = errors.New("cache: Commit after the store ended")
+			return nil, errors.New("cache: Commit after Commit")
 		}
 		return nil, w.err
 	}
@@ -149,6 +156,11 @@ func (w *Writer) Commit() (*Entry, error) {
 	w.end(true)
 	return w.e, nil
 }
+
+// ErrInvalidated refuses to publish a response whose key was invalidated
+// while it was being stored: it may predate the change that caused the
+// invalidation (RFC 9111 4.4).
+var ErrInvalidated = errors.New("cache: key invalidated during the store")
 
 // persist makes the body durable, moves it into place and writes the
 // metadata that makes it an entry. The order is what crash safety rests
