@@ -14,8 +14,8 @@ import (
 var ErrFillAborted = errors.New("cache: the fill for this key was abandoned")
 
 // ErrWaitTimeout tells a waiting miss that the fill it waited for took
-// longer than Options.FillWait: it should fetch for itself, and not store
-// what it gets, since a fill is still under way.
+// longer than Options.FillWait: it should fetch for itself. It need not
+// store what it gets, since a fill is still under way.
 var ErrWaitTimeout = errors.New("cache: timed out waiting for the fill of this key")
 
 // fill is a key being fetched; waiters block on done, then read ok.

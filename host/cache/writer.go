@@ -24,15 +24,14 @@ var ErrLength = errors.New("cache: body length differs from Content-Length")
 // cache. Every Writer must end in Commit or Abort; `defer w.Abort()` is
 // safe after Commit. A Writer is used by one goroutine.
 type Writer struct {
-	s       *Store
-	e       *Entry // to publish; Size counts the bytes written so far
-	f       *os.File
-	tmp     string
-	length  int64 // declared, or -1
-	fill    *fill // resolved when the Writer ends; nil outside LookupOrFill
-	err     error
-	done    bool
-	release sync.Once
+	s      *Store
+	e      *Entry // to publish; Size counts the bytes written so far
+	f      *os.File
+	tmp    string
+	length int64 // declared, or -1
+	fill   *fill // resolved when the Writer ends; nil outside LookupOrFill
+	err    error
+	done   bool
 }
 
 // Begin starts storing resp as the variant of key selected by the request
@@ -203,9 +202,11 @@ func (w *Writer) fail(err error) {
 	w.end(false)
 }
 
-// end wakes whoever waits for this fill.
+// end wakes whoever waits for this fill; it runs once, as the Writer
+// ends once.
 func (w *Writer) end(ok bool) {
-	w.release.Do(func() { w.fill.resolve(w.s, ok) })
+	w.fill.resolve(w.s, ok)
+	w.fill = nil
 }
 
 // writeMeta writes e's metadata file through the temp directory, so that
