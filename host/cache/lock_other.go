@@ -11,7 +11,7 @@ import (
 // lockDir only opens root/lock where flock is missing: the directory is
 // then not protected against a second process.
 func lockDir(root string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(root, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(filepath.Join(root, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}

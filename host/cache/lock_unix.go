@@ -13,7 +13,7 @@ import (
 // cache directory would each trust an index the other invalidates; the
 // kernel drops the lock when its holder dies, even by SIGKILL.
 func lockDir(root string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(root, "lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(filepath.Join(root, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}

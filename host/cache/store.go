@@ -112,7 +112,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.opts.FillWait <= 0 {
 		s.opts.FillWait = DefaultFillWait
 	}
-	if err := os.MkdirAll(s.root, 0o755); err != nil {
+	if err := os.MkdirAll(s.root, 0o700); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	lock, err := lockDir(s.root)
@@ -142,11 +142,11 @@ func (s *Store) prepare() error {
 	if err := os.RemoveAll(tmp); err != nil {
 		return err
 	}
-	if err := os.Mkdir(tmp, 0o755); err != nil {
+	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return err
 	}
 	for i := range 256 {
-		if err := os.Mkdir(filepath.Join(s.root, fanOut(byte(i))), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		if err := os.Mkdir(filepath.Join(s.root, fanOut(byte(i))), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
 	}

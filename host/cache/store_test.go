@@ -2,6 +2,7 @@ package cache
 
 import (
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -464,4 +465,38 @@ func TestClosedStore(t *testing.T) {
 	require.NoError(t, s.Close())
 	_, err := s.Begin("k", header(), response(0))
 	assert.ErrorIs(t, err, ErrClosed)
+}
+
+// TestBodyOverSocket sends a hit the way the server does, an
+// io.LimitedReader of the body file handed to a TCP connection's ReadFrom
+// (sendfile on Linux), and checks what arrives at the other end.
+func TestBodyOverSocket(t *testing.T) {
+	s, _ := open(t, t.TempDir(), Options{})
+	want := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB
+	e := put(t, s, "k", header(), want)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(c)
+		got <- string(b)
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	f, err := e.OpenBody()
+	require.NoError(t, err)
+	defer f.Close()
+	n, err := c.(*net.TCPConn).ReadFrom(&io.LimitedReader{R: f, N: e.Size})
+	require.NoError(t, err)
+	assert.Equal(t, e.Size, n)
+	require.NoError(t, c.Close())
+	assert.Equal(t, want, <-got)
 }

@@ -82,7 +82,7 @@ func (s *Store) start(key string, req *http1.Header, resp Response) (*Writer, er
 	e.Header.CopyFrom(resp.Header)
 	e.id = idOf(key, e.vary)
 	w := &Writer{s: s, e: e, length: resp.Length, tmp: tmpPath(s.root, e.id, e.bodyGen, bodySuffix)}
-	f, err := os.OpenFile(w.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(w.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		s.fault("cannot create a temp file", err)
 		return nil, fmt.Errorf("cache: %w", err)
@@ -219,7 +219,7 @@ func (s *Store) writeMeta(e *Entry) error {
 	*bp = appendMeta((*bp)[:0], e)
 	e.metaLen = int64(len(*bp))
 	tmp := tmpPath(s.root, e.id, e.gen, metaSuffix)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
