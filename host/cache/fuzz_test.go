@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +46,31 @@ func TestMetaRoundTrip(t *testing.T) {
 	assert.Equal(t, e.bodyGen, d.bodyGen)
 	assert.Equal(t, b, appendMeta(nil, d))
 	assert.EqualValues(t, len(b), d.metaLen)
+	require.NoError(t, checkEncodable(e))
+}
+
+// TestMetaLimits: what the format cannot hold is refused before a byte
+// is written, and the size check agrees with the encoder.
+func TestMetaLimits(t *testing.T) {
+	e := sampleEntry()
+	e.Header.Add("X-Big", strings.Repeat("v", maxMeta-len(appendMeta(nil, e))-2-5-4))
+	require.NoError(t, checkEncodable(e))
+	assert.Len(t, appendMeta(nil, e), maxMeta, "exactly at the limit")
+	e.Header.Add("X", "")
+	assert.ErrorContains(t, checkEncodable(e), "at most 1048576 can be stored")
+
+	e = sampleEntry()
+	e.Header.Add(strings.Repeat("n", 0x10000), "v")
+	assert.ErrorContains(t, checkEncodable(e), "a header field name of 65536 bytes")
+
+	dir := t.TempDir()
+	s, _ := open(t, dir, Options{})
+	_, err := s.Begin("k", header(), response(0, "Vary", strings.Repeat("n", 0x10000)))
+	assert.ErrorContains(t, err, "a Vary'd field name of 65536 bytes")
+	stored := put(t, s, "k", header(), "body")
+	_, err = s.UpdateHeaders(stored, header("X-Big", strings.Repeat("v", maxMeta)), stored.Times, stored.Freshness)
+	assert.ErrorContains(t, err, "can be stored")
+	assert.Len(t, diskFiles(t, dir), 2)
 }
 
 // TestMetaRejectsDamage: every single-bit flip and every truncation of a

@@ -77,6 +77,38 @@ func appendBool(dst []byte, b bool) []byte {
 	return append(dst, 0)
 }
 
+// fixedPayload is the size of the payload's fixed-width fields: three
+// u64 generations and size, the u16 status, five i64 times and durations,
+// and the three counts and key length.
+const fixedPayload = 3*8 + 2 + 5*8 + 4 + 2 + 4
+
+// checkEncodable reports whether e's metadata fits the format: names
+// within u16 lengths, at most 65535 Vary'd fields, and the whole file
+// within maxMeta. Begin and UpdateHeaders check it, so that what is
+// written can be read back.
+func checkEncodable(e *Entry) error {
+	size := metaHead + fixedPayload + len(e.Key) + 4
+	if len(e.vary) > 0xffff {
+		return fmt.Errorf("cache: %d Vary'd fields, at most %d can be stored", len(e.vary), 0xffff)
+	}
+	for _, f := range e.vary {
+		if len(f.name) > 0xffff {
+			return fmt.Errorf("cache: a Vary'd field name of %d bytes", len(f.name))
+		}
+		size += 2 + len(f.name) + 1 + 4 + len(f.value)
+	}
+	for name, value := range e.Header.All() {
+		if len(name) > 0xffff {
+			return fmt.Errorf("cache: a header field name of %d bytes", len(name))
+		}
+		size += 2 + len(name) + 4 + len(value)
+	}
+	if size > maxMeta {
+		return fmt.Errorf("cache: %d bytes of metadata, at most %d can be stored", size, maxMeta)
+	}
+	return nil
+}
+
 // metaLength returns the length of the whole metadata file whose first
 // metaHead bytes are head, so the loader knows how much to read.
 func metaLength(head []byte) (int, error) {

@@ -39,6 +39,9 @@ func (s *Store) UpdateHeaders(e *Entry, header *http1.Header, times Times, fresh
 	if star || !slices.EqualFunc(names, e.vary, func(n string, f varyField) bool { return n == f.name }) {
 		return nil, ErrVaryChanged
 	}
+	if err := checkEncodable(u); err != nil {
+		return nil, err
+	}
 	u.gen = s.nextGen()
 	if err := s.writeMeta(u); err != nil {
 		s.fault("cannot update an entry", err)

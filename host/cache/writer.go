@@ -80,6 +80,9 @@ func (s *Store) start(key string, req *http1.Header, resp Response) (*Writer, er
 		dir:       s.root,
 	}
 	e.Header.CopyFrom(resp.Header)
+	if err := checkEncodable(e); err != nil {
+		return nil, err
+	}
 	e.id = idOf(key, e.vary)
 	w := &Writer{s: s, e: e, length: resp.Length, tmp: tmpPath(s.root, e.id, e.bodyGen, bodySuffix)}
 	f, err := os.OpenFile(w.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
