@@ -159,7 +159,13 @@ func decodeMeta(b []byte) (*Entry, error) {
 			e.vary = append(e.vary, f)
 		}
 	}
-	for range d.u32() {
+	nh := d.u32()
+	// The fields' bytes are what remains of the payload: size the
+	// header's arena once for them (Reset keeps the storage) instead of
+	// letting each AddBytes grow it.
+	e.Header.AddBytes(nil, d.b)
+	e.Header.Reset()
+	for range nh {
 		name, value := d.bytes16(), d.bytes32()
 		if d.err != nil {
 			break
