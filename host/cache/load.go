@@ -24,7 +24,8 @@ func (s *Store) load() []*Entry {
 		maxGen  uint64
 		wg      sync.WaitGroup
 	)
-	// Past the CPUs, more workers keep a cold disk's queue full.
+	// Past the CPUs, more workers overlap system calls (one that blocks
+	// lets another worker run) and keep a cold disk's queue full.
 	for range min(4*runtime.GOMAXPROCS(0), 64) {
 		wg.Go(func() {
 			buf := make([]byte, 16<<10)
