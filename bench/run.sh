@@ -4,7 +4,7 @@
 # same files, under the same load, on the same CPU; then time policy swaps and
 # check memory across swaps.
 #
-# Usage (from the repo root, after `make` built bin/wasmhttpd):
+# Usage (from the repo root, after `make` built bin/wasmhttpd and policies/*.wasm):
 #   bench/run.sh                 # or: make bench
 #   DURATION=30s bench/run.sh    # longer runs, steadier numbers
 #   REPEAT=3 bench/run.sh        # medians of 3 runs, for a noisy (shared) machine
@@ -56,22 +56,22 @@ SWAP_POLICY=cookie
 # client that has its session already (the cookie policy then only looks).
 SESSION_COOKIE="session=Zm9yIHRoZSBiZW5jaG1hcms"
 
-# The rows, in table order: row NAME LABEL SERVERS. A row is a function
+# The rows, in table order: add_row NAME LABEL SERVERS. A row is a function
 # row_<name> (see "Rows" below), a label, and the two servers it compares:
 # the first is the one under test, the ratio is first/second.
 ALL_ROWS=()
 declare -A ROW_LABEL=() ROW_SERVERS=()
-row() {
+add_row() {
 	ALL_ROWS+=("$1")
 	ROW_LABEL[$1]=$2
 	ROW_SERVERS[$1]=$3
 }
-row 1k-keepalive "1k keep-alive" "wasmhttpd ref"
-row 100k-keepalive "100k keep-alive" "wasmhttpd ref"
-row 10m-keepalive "10m keep-alive" "wasmhttpd ref"
-row 1k-close "1k conn/request" "wasmhttpd ref"
-row 1k-chain "1k policy chain" "chain wasmhttpd"
-row 1k-chain-nocookie "1k chain, no cookie" "chain wasmhttpd"
+add_row 1k-keepalive "1k keep-alive" "wasmhttpd ref"
+add_row 100k-keepalive "100k keep-alive" "wasmhttpd ref"
+add_row 10m-keepalive "10m keep-alive" "wasmhttpd ref"
+add_row 1k-close "1k conn/request" "wasmhttpd ref"
+add_row 1k-chain "1k policy chain" "chain wasmhttpd"
+add_row 1k-chain-nocookie "1k chain, no cookie" "chain wasmhttpd"
 
 # The probes: measurements that are not wrk rows, run after them. A probe
 # is a function probe_<name> that prints its report lines, plus the servers
@@ -344,9 +344,9 @@ $(tail -n 20 "$TMP/$server.log" 2>/dev/null)"
 #
 # row_<name> BASEURL: drive one kind of load against one server and print
 # wrk's output. $DUR is the duration (set by measure: warmup or measured).
-# A new row kind (proxy-cache, ...) is one more function here plus a "row"
-# line at the top; if it needs its own server, add a start_<name> and a
-# SERVER_SHORT entry.
+# A new row kind (proxy-cache, ...) is one more function here plus an
+# add_row line at the top; if it needs its own server, add a start_<name>
+# and a SERVER_SHORT entry.
 
 # Small file, 50 persistent connections: per-request overhead (parse,
 # headers, open/stat, write) dominates.
@@ -506,6 +506,7 @@ report() {
 			"${med[cpu/$row/${pair[0]}]}" "${med[cpu/$row/${pair[1]}]}"
 	done
 	# The chain's extra CPU per request, shared out over its guest calls.
+	local percall=""
 	for row in "${ROWS_RUN[@]}"; do
 		read -r -a pair <<<"${ROW_SERVERS[$row]}"
 		[[ -n ${SERVER_CALLS[${pair[0]}]:-} && -z ${SERVER_CALLS[${pair[1]}]:-} ]] || continue
@@ -513,9 +514,12 @@ report() {
 		calls=$((nc[0] + nc[1]))
 		a=${med[cpu/$row/${pair[0]}]} b=${med[cpu/$row/${pair[1]}]}
 		med[percall/$row]=$(awk -v a="$a" -v b="$b" -v n="$calls" 'BEGIN {printf "%.2f", (a - b) / n}')
-		printf '%-20s (%s - %s) µs/req / %d guest calls (%d handle_request + %d handle_response) = %s µs per call\n' \
-			"${ROW_LABEL[$row]}:" "$a" "$b" "$calls" "${nc[0]}" "${nc[1]}" "${med[percall/$row]}"
+		percall+=$(printf '%-20s (%s - %s) µs/req / %d guest calls (%d handle_request + %d handle_response) = %s µs per call' \
+			"${ROW_LABEL[$row]}:" "$a" "$b" "$calls" "${nc[0]}" "${nc[1]}" "${med[percall/$row]}")$'\n'
 	done
+	if [[ -n $percall ]]; then
+		printf '\n%s' "$percall"
+	fi
 	if ((REPEAT > 1)); then
 		echo
 		for row in "${ROWS_RUN[@]}"; do
