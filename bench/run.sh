@@ -543,14 +543,17 @@ report() {
 		echo
 		cat "$TMP/probes.txt"
 	fi
-	echo
+	local checks=""
 	for t in "${TARGETS[@]}"; do
 		read -r key op limit label <<<"$t"
 		row=${key#*/}
 		row=${row%%/*}
 		[[ -n ${med[$key]:-} ]] || continue
-		check "${ROW_LABEL[$row]}: $label $op $limit" "${med[$key]}" "$op" "$limit"
+		checks+=$(check "${ROW_LABEL[$row]}: $label $op $limit" "${med[$key]}" "$op" "$limit")$'\n'
 	done
+	if [[ -n $checks ]]; then
+		printf '\n%s' "$checks"
+	fi
 }
 # check LABEL VALUE OP LIMIT: print PASS or MISS for one target.
 check() {
