@@ -34,6 +34,7 @@ SWAPS=${SWAPS:-20}
 WASMHTTPD=${WASMHTTPD:-bin/wasmhttpd}
 RESULTS=bench/results/latest.txt
 RAW=bench/results/wrk # wrk's full output per row and server, for a closer look
+LOGS=bench/results     # and each server's log, NAME.log
 
 # The servers a row can compare. SERVER_SHORT heads the table's columns;
 # start_<name> PORT starts one (see "Servers" below); SERVER_EXPECT is a
@@ -466,7 +467,7 @@ maximum() {
 }
 
 report() {
-	local row a b ratio key s group="" calls t op limit label
+	local row a b ratio key s group="" calls t op limit label failures percall="" checks=""
 	local -a pair nc
 	local -A med=()
 	for key in "${!RES_RPS[@]}"; do
@@ -506,7 +507,6 @@ report() {
 			"${med[cpu/$row/${pair[0]}]}" "${med[cpu/$row/${pair[1]}]}"
 	done
 	# The chain's extra CPU per request, shared out over its guest calls.
-	local percall=""
 	for row in "${ROWS_RUN[@]}"; do
 		read -r -a pair <<<"${ROW_SERVERS[$row]}"
 		[[ -n ${SERVER_CALLS[${pair[0]}]:-} && -z ${SERVER_CALLS[${pair[1]}]:-} ]] || continue
@@ -539,11 +539,19 @@ report() {
 			fi
 		done
 	done
+	# A failed guest call answers 500 (the policies fail closed); the
+	# server's log says why, which wrk's non-2xx count does not.
+	for s in "${!SERVER_PID[@]}"; do
+		failures=$(grep -c 'msg="policy failed"' "$LOGS/$s.log") || true
+		if ((failures > 0)); then
+			printf 'warning: %s logged %d policy failures (see %s), the first: %s\n' "$s" "$failures" \
+				"$LOGS/$s.log" "$(grep -m1 -o 'policy=[^ ]* .*cause=.*mode=[^ ]*' "$LOGS/$s.log")"
+		fi
+	done
 	if [[ -s $TMP/probes.txt ]]; then
 		echo
 		cat "$TMP/probes.txt"
 	fi
-	local checks=""
 	for t in "${TARGETS[@]}"; do
 		read -r key op limit label <<<"$t"
 		row=${key#*/}
@@ -594,7 +602,7 @@ main() {
 	trap 'exit 130' INT TERM
 
 	mkdir -p "$TMP/root" "$RAW"
-	rm -f "$RAW"/*.txt
+	rm -f "$RAW"/*.txt "$LOGS"/*.log
 	make_fixtures "$TMP/root"
 	go build -o "$TMP/freeport" ./bench/freeport
 	start_servers
@@ -620,6 +628,9 @@ main() {
 		"probe_$name" >>"$TMP/probes.txt"
 	done
 
+	for name in "${!SERVER_PID[@]}"; do
+		cp "$TMP/$name.log" "$LOGS/$name.log"
+	done
 	report | tee "$RESULTS"
 	echo "bench: saved to $RESULTS" >&2
 }
