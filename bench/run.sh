@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# bench/run.sh — compare wasmhttpd with a net/http file server (bench/refserver)
-# on the same files, under the same load, on the same CPU.
+# bench/run.sh — compare wasmhttpd with a net/http file server (bench/refserver),
+# and wasmhttpd behind a policy chain with the same binary without one, on the
+# same files, under the same load, on the same CPU; then time policy swaps and
+# check memory across swaps.
 #
-# Usage (from the repo root, after `make` built bin/wasmhttpd):
+# Usage (from the repo root, after `make` built bin/wasmhttpd and policies/*.wasm):
 #   bench/run.sh                 # or: make bench
 #   DURATION=30s bench/run.sh    # longer runs, steadier numbers
 #   REPEAT=3 bench/run.sh        # medians of 3 runs, for a noisy (shared) machine
@@ -12,10 +14,12 @@
 #   WARMUP    unmeasured wrk run before each measured one (default 1s; 0 = none)
 #   REPEAT    measured runs per row and server; the table shows medians (default 1)
 #   WASMHTTPD the binary under test (default bin/wasmhttpd), e.g. an older build
-#   ROWS      space-separated subset of rows to run (default: all, see ALL_ROWS)
+#   ROWS      space-separated subset of rows and probes to run (default: all,
+#             see ALL_ROWS and ALL_PROBES)
+#   SWAPS     timed swaps of the policy-swap probe (default 20)
 #
 # Each server is pinned to CPU 0 and wrk to CPU 1, so the server never shares
-# a core with the load generator and its CPU time is its own. The table is
+# a core with the load generator and its CPU time is its own. The report is
 # printed and saved to bench/results/latest.txt. The script always exits 0 once
 # the measurements ran: it is a report, not a gate.
 set -euo pipefail
@@ -26,29 +30,65 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-1s}
 REPEAT=${REPEAT:-1}
+SWAPS=${SWAPS:-20}
 WASMHTTPD=${WASMHTTPD:-bin/wasmhttpd}
 RESULTS=bench/results/latest.txt
 RAW=bench/results/wrk # wrk's full output per row and server, for a closer look
+LOGS=bench/results     # and each server's log, NAME.log
 
-# The targets, checked on the "1k keep-alive" row.
-TARGET_ROW=1k-keepalive
-TARGET_RATIO=2.0
-TARGET_CPU_US=12
-
-# The rows, in table order. A row is a function row_<name> (see "Rows" below)
-# plus a label; add a row by writing the function and appending it here.
-ALL_ROWS=(1k-keepalive 100k-keepalive 10m-keepalive 1k-close)
-declare -A ROW_LABEL=(
-	[1k-keepalive]="1k keep-alive"
-	[100k-keepalive]="100k keep-alive"
-	[10m-keepalive]="10m keep-alive"
-	[1k-close]="1k conn/request"
-)
-
-# The servers compared, in column order; the first is the one under test and
-# the ratio is first/second. start_servers fills SERVER_PID and SERVER_URL.
-SERVERS=(wasmhttpd ref)
+# The servers a row can compare. SERVER_SHORT heads the table's columns;
+# start_<name> PORT starts one (see "Servers" below); SERVER_EXPECT is a
+# response field the check request must carry, proof that the server is the
+# one meant. Only the servers the chosen rows and probes need are started.
+declare -A SERVER_SHORT=([wasmhttpd]=wh [ref]=ref [chain]=chain)
+declare -A SERVER_EXPECT=([chain]='^set-cookie: session=')
 declare -A SERVER_PID=() SERVER_URL=()
+# SERVER_CALLS: for a server with policies, the guest calls of a request all
+# of them pass on, "HANDLE_REQUEST HANDLE_RESPONSE" (from bench/guestcalls).
+declare -A SERVER_CALLS=()
+
+# The policy chain of the "chain" server: the standard policies with their
+# default configurations, from policies/NAME.wasm (built by make); and the
+# one of them the policy-swap probe replaces.
+CHAIN_POLICIES=(redirects basicauth cookie)
+SWAP_POLICY=cookie
+
+# The cookie the client sends to the policy rows: the steady state, a
+# client that has its session already (the cookie policy then only looks).
+SESSION_COOKIE="session=Zm9yIHRoZSBiZW5jaG1hcms"
+
+# The rows, in table order: add_row NAME LABEL SERVERS. A row is a function
+# row_<name> (see "Rows" below), a label, and the two servers it compares:
+# the first is the one under test, the ratio is first/second.
+ALL_ROWS=()
+declare -A ROW_LABEL=() ROW_SERVERS=()
+add_row() {
+	ALL_ROWS+=("$1")
+	ROW_LABEL[$1]=$2
+	ROW_SERVERS[$1]=$3
+}
+add_row 1k-keepalive "1k keep-alive" "wasmhttpd ref"
+add_row 100k-keepalive "100k keep-alive" "wasmhttpd ref"
+add_row 10m-keepalive "10m keep-alive" "wasmhttpd ref"
+add_row 1k-close "1k conn/request" "wasmhttpd ref"
+add_row 1k-chain "1k policy chain" "chain wasmhttpd"
+add_row 1k-chain-nocookie "1k chain, no cookie" "chain wasmhttpd"
+
+# The probes: measurements that are not wrk rows, run after them. A probe
+# is a function probe_<name> that prints its report lines, plus the servers
+# it needs.
+ALL_PROBES=(policy-swap swap-memory)
+declare -A PROBE_SERVERS=([policy-swap]=chain [swap-memory]="")
+
+# The targets, checked after the table when their row ran: "VALUE OP LIMIT
+# LABEL", where VALUE is ratio/ROW, cpu/ROW/SERVER (µs per request) or
+# percall/ROW (µs per guest call).
+TARGETS=(
+	"ratio/1k-keepalive >= 2.0 req/s ratio wasmhttpd/ref"
+	"cpu/1k-keepalive/wasmhttpd <= 12 wasmhttpd CPU µs/req"
+	"ratio/1k-chain >= 0.85 req/s ratio chain/no policy"
+	"percall/1k-chain <= 0.5 CPU µs per guest call"
+)
 
 die() {
 	echo "bench: $*" >&2
@@ -71,7 +111,12 @@ ensure_tools() {
 	command -v taskset >/dev/null || die "taskset not found (it is part of util-linux); install it and rerun"
 	command -v go >/dev/null || die "go not found; it builds bench/refserver"
 	[[ -x $WASMHTTPD ]] || die "$WASMHTTPD not found; run 'make' first"
-	local ncpu
+	local name ncpu
+	if [[ -n ${NEEDED[chain]:-} ]]; then
+		for name in "${CHAIN_POLICIES[@]}"; do
+			[[ -f policies/$name.wasm ]] || die "policies/$name.wasm not found; run 'make' first"
+		done
+	fi
 	ncpu=$(getconf _NPROCESSORS_ONLN)
 	((ncpu >= 2)) || die "needs at least 2 CPUs (server on CPU 0, wrk on CPU 1); this machine has $ncpu"
 }
@@ -87,30 +132,37 @@ make_fixtures() {
 	head -c $((10 * 1024 * 1024)) /dev/urandom >"$dir/10m.bin"
 }
 
-# write_config FILE PORT ROOT: a wasmhttpd config that serves ROOT with
-# nothing extra — no listings, no compression, no access log — so that it
-# does the same work as the reference file server.
+# write_config FILE PORT ROOT [POLICY...]: a wasmhttpd config that serves
+# ROOT with nothing extra — no listings, no compression, no access log — so
+# that it does the same work as the reference file server; with POLICYs, the
+# same config with that chain in front, each module from $TMP/policies with
+# its default configuration, compiled into a cache under $TMP.
 write_config() {
-	cat >"$1" <<EOF
-[origin]
-listen = "127.0.0.1:$2"
-root = "bench"
-
-[roots.bench]
-path = "$3"
-listing = false
-compress = false
-
-[log.access]
-path = "off"
-EOF
+	local file=$1 port=$2 root=$3 name
+	shift 3
+	{
+		printf '[origin]\nlisten = "127.0.0.1:%s"\nroot = "bench"\n' "$port"
+		if (($# > 0)); then
+			printf 'policies = [%s]\n' "$(printf '"%s", ' "$@" | sed 's/, $//')"
+		fi
+		printf '\n[roots.bench]\npath = "%s"\nlisting = false\ncompress = false\n' "$root"
+		printf '\n[log.access]\npath = "off"\n'
+		if (($# > 0)); then
+			printf '\n[wasm]\ncache_dir = "%s"\n' "$TMP/wasmcache"
+		fi
+		for name in "$@"; do
+			printf '\n[policies.%s]\nwasm = "%s"\n' "$name" "$TMP/policies/$name.wasm"
+		done
+	} >"$file"
 }
 
 # wait_listening NAME PID PORT: block until the server accepts connections,
 # failing early if it died (a bad config, a port taken) instead of hanging.
+# The wait is long because a policy chain compiles its modules (cold, on one
+# core) before the server listens.
 wait_listening() {
 	local name=$1 pid=$2 port=$3 i
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < 600; i++)); do
 		kill -0 "$pid" 2>/dev/null || die "$name exited before listening; its output:
 $(tail -n 20 "$TMP/$name.log" 2>/dev/null)"
 		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -118,13 +170,14 @@ $(tail -n 20 "$TMP/$name.log" 2>/dev/null)"
 		fi
 		sleep 0.05
 	done
-	die "$name did not listen on port $port within 10s"
+	die "$name did not listen on port $port within 30s"
 }
 
-# check_serves NAME URL SIZE: one HEAD request by hand, so a server answering
-# 404 (wrong root) cannot pass for a fast one.
+# check_serves NAME URL SIZE [FIELD]: one HEAD request by hand, so a server
+# answering 404 (wrong root) cannot pass for a fast one; FIELD, a pattern for a
+# lower-cased response field line, must match one too.
 check_serves() {
-	local name=$1 url=$2 size=$3 hostport path reply
+	local name=$1 url=$2 size=$3 field=${4:-} hostport path reply
 	hostport=${url#http://}
 	hostport=${hostport%%/*}
 	path=/${url#http://*/}
@@ -138,6 +191,10 @@ check_serves() {
 		die "$name does not serve $path as 200 with $size bytes; it answered:
 $reply"
 	fi
+	if [[ -n $field ]] && ! tr 'A-Z' 'a-z' <<<"$reply" | grep -q "$field"; then
+		die "$name answered HEAD $path without a field matching '$field'; it answered:
+$reply"
+	fi
 }
 
 # start_server NAME PORT COMMAND...: run COMMAND pinned to CPU 0. taskset
@@ -149,15 +206,7 @@ start_server() {
 	SERVER_PID[$name]=$!
 	SERVER_URL[$name]="http://127.0.0.1:$port"
 	wait_listening "$name" "${SERVER_PID[$name]}" "$port"
-	check_serves "$name" "${SERVER_URL[$name]}/1k.bin" 1024
-}
-
-start_servers() {
-	local ports
-	read -r -a ports <<<"$("$TMP/freeport" 2)"
-	write_config "$TMP/wasmhttpd.toml" "${ports[0]}" "$TMP/root"
-	start_server wasmhttpd "${ports[0]}" "$WASMHTTPD" -config "$TMP/wasmhttpd.toml"
-	start_server ref "${ports[1]}" "$TMP/refserver" -addr "127.0.0.1:${ports[1]}" -root "$TMP/root"
+	check_serves "$name" "${SERVER_URL[$name]}/1k.bin" 1024 "${SERVER_EXPECT[$name]:-}"
 }
 
 # cleanup runs on every exit, normal or not: stop the servers we started (by
@@ -173,6 +222,50 @@ cleanup() {
 	if [[ -n ${TMP:-} ]]; then
 		rm -rf "$TMP"
 	fi
+}
+
+# ---------------------------------------------------------------- servers
+#
+# start_<name> PORT: start one server of SERVER_SHORT.
+
+# wasmhttpd as it serves files, no policies.
+start_wasmhttpd() {
+	write_config "$TMP/wasmhttpd.toml" "$1" "$TMP/root"
+	start_server wasmhttpd "$1" "$WASMHTTPD" -config "$TMP/wasmhttpd.toml"
+}
+
+# The reference: net/http's file server.
+start_ref() {
+	go build -o "$TMP/refserver" ./bench/refserver
+	start_server ref "$1" "$TMP/refserver" -addr "127.0.0.1:$1" -root "$TMP/root"
+}
+
+# The same binary and config as wasmhttpd, plus the policy chain. The
+# modules are copies, so that the swap probe replaces files of its own.
+start_chain() {
+	local name
+	local -a modules=()
+	mkdir -p "$TMP/policies"
+	for name in "${CHAIN_POLICIES[@]}"; do
+		cp "policies/$name.wasm" "$TMP/policies/$name.wasm"
+		modules+=("$TMP/policies/$name.wasm")
+	done
+	go build -o "$TMP/guestcalls" ./bench/guestcalls
+	SERVER_CALLS[chain]=$("$TMP/guestcalls" "${modules[@]}")
+	write_config "$TMP/chain.toml" "$1" "$TMP/root" "${CHAIN_POLICIES[@]}"
+	start_server chain "$1" "$WASMHTTPD" -config "$TMP/chain.toml"
+}
+
+# start_servers: the servers in NEEDED, each on a free port.
+start_servers() {
+	local -a names ports
+	local i
+	names=("${!NEEDED[@]}")
+	((${#names[@]} > 0)) || return 0
+	read -r -a ports <<<"$("$TMP/freeport" "${#names[@]}")"
+	for i in "${!names[@]}"; do
+		"start_${names[i]}" "${ports[i]}"
+	done
 }
 
 # ---------------------------------------------------------------- measuring
@@ -198,11 +291,12 @@ wrk_run() {
 	taskset -c 1 wrk -t1 --latency "$@" "$url"
 }
 
-# to_ms VALUE: wrk's durations ("812.00us", "1.23ms", "2.00s", "1.00m") in ms.
+# to_ms VALUE: a duration of one unit in ms: wrk's ("812.00us", "1.23ms",
+# "2.00s", "1.00m") and Go's under a minute ("950ns", "812.5µs", "1.2s").
 to_ms() {
 	awk -v v="$1" 'BEGIN {
 		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-		if (u == "us") n /= 1000; else if (u == "s") n *= 1000
+		if (u == "ns") n /= 1e6; else if (u == "us" || u == "µs") n /= 1000; else if (u == "s") n *= 1000
 		else if (u == "m") n *= 60000; else if (u == "h") n *= 3600000
 		printf "%.2f", n }'
 }
@@ -251,9 +345,9 @@ $(tail -n 20 "$TMP/$server.log" 2>/dev/null)"
 #
 # row_<name> BASEURL: drive one kind of load against one server and print
 # wrk's output. $DUR is the duration (set by measure: warmup or measured).
-# A new row kind (proxy-cache, policy chain, ...) is one more function here
-# plus an entry in ALL_ROWS and ROW_LABEL; if it needs its own servers or
-# fixtures, set them up in start_servers / make_fixtures.
+# A new row kind (proxy-cache, ...) is one more function here plus an
+# add_row line at the top; if it needs its own server, add a start_<name>
+# and a SERVER_SHORT entry.
 
 # Small file, 50 persistent connections: per-request overhead (parse,
 # headers, open/stat, write) dominates.
@@ -269,6 +363,96 @@ row_10m-keepalive() { wrk_run "$1/10m.bin" -c4 -d"$DUR"; }
 # teardown dominate.
 row_1k-close() { wrk_run "$1/1k.bin" -c50 -d"$DUR" -H "Connection: close"; }
 
+# The policy chain in the steady state: the client sends the session cookie
+# it was given, so every guest looks and passes the request on. Both servers
+# get the same request, cookie included.
+row_1k-chain() { wrk_run "$1/1k.bin" -c50 -d"$DUR" -H "Cookie: $SESSION_COOKIE"; }
+
+# Every request a new client: the cookie policy mints a session id (128
+# bits of the host's entropy) and adds Set-Cookie to every response.
+row_1k-chain-nocookie() { row_1k-keepalive "$1"; }
+
+# ---------------------------------------------------------------- probes
+#
+# probe_<name>: measure something that is not a wrk row and print its
+# report lines. Probes run after the rows, on idle servers.
+
+# probe_policy-swap: SWAPS live swaps of one module of the chain between two
+# builds the compilation cache already holds, each installed the way an
+# operator should (a rename over the file). The swap's own cost is the
+# server's "policy module loaded … took=" (compile from the cache, then the
+# pre-warmed instances); rename-to-loaded adds the watcher's wait, by design
+# 250–500 ms (a poll every 250 ms, and a change loads once two polls in a row
+# saw the same size and mtime).
+probe_policy-swap() {
+	local live=$TMP/policies/$SWAP_POLICY.wasm a=$TMP/swap-a.wasm b=$TMP/swap-b.wasm
+	local gen=1 i cold
+	local -a took=() e2e=()
+	cp "$live" "$a"
+	# b is a plus a custom section named "b" (id 0, size 3; one byte of
+	# payload, as wazero 1.12 refuses an empty one): the same code under
+	# another hash, which the cache compiles and keeps apart, as it would
+	# a rebuild.
+	{
+		cat "$a"
+		printf '\x00\x03\x01b\x00'
+	} >"$b"
+	swap_policy "$b" $((++gen)) # b's first appearance: a cold compile
+	cold=$SWAP_TOOK
+	swap_policy "$a" $((++gen)) # a: in the cache since the server started
+	for ((i = 0; i < SWAPS; i++)); do
+		if ((i % 2 == 0)); then
+			swap_policy "$b" $((++gen))
+		else
+			swap_policy "$a" $((++gen))
+		fi
+		took+=("$SWAP_TOOK")
+		e2e+=("$SWAP_E2E")
+	done
+	printf 'policy swap (%s, %d swaps between two cached builds, idle server on one core):\n' "$SWAP_POLICY" "$SWAPS"
+	printf '  swap (log took=: cached compile + pre-warmed instances): median %s ms, max %s ms\n' \
+		"$(median "${took[@]}")" "$(maximum "${took[@]}")"
+	printf "  rename to serving the new module: median %s ms, max %s ms (includes the watcher's 250-500 ms)\n" \
+		"$(median "${e2e[@]}")" "$(maximum "${e2e[@]}")"
+	printf '  first swap to a module not yet compiled (cold compile): %s ms\n' "$cold"
+}
+
+# swap_policy FILE GEN: install FILE as SWAP_POLICY's module of the chain
+# server and wait for generation GEN to load; set SWAP_TOOK (the swap's own
+# time, from the log) and SWAP_E2E (rename to the log line), in ms.
+swap_policy() {
+	local file=$1 gen=$2 dst=$TMP/policies/$SWAP_POLICY.wasm log=$TMP/chain.log t0 line ts
+	local deadline=$((SECONDS + 10))
+	cp "$file" "$dst.tmp"
+	t0=$EPOCHREALTIME
+	mv "$dst.tmp" "$dst"
+	until line=$(grep -m1 "msg=\"policy module loaded\" policy=$SWAP_POLICY generation=$gen " "$log"); do
+		if grep -q 'msg="policy module rejected"' "$log"; then
+			die "the chain server rejected a swapped module: $(grep -m1 'policy module rejected' "$log")"
+		fi
+		((SECONDS < deadline)) || die "generation $gen of $SWAP_POLICY did not load within 10s; the server's log:
+$(tail -n 5 "$log")"
+		sleep 0.01
+	done
+	[[ $line =~ took=([^ ]+) ]] || die "no took= in: $line"
+	SWAP_TOOK=$(to_ms "${BASH_REMATCH[1]}")
+	[[ $line =~ ^time=([^ ]+) ]] || die "no time= in: $line"
+	ts=$(date -d "${BASH_REMATCH[1]}" +%s.%N)
+	SWAP_E2E=$(awk -v a="$t0" -v b="$ts" 'BEGIN {printf "%.0f", (b - a) * 1000}')
+}
+
+# probe_swap-memory: host/policy's TestSwapMemory, 200 swaps between two
+# modules while a client loops through the chain. It fails when the
+# instances or the heap in use are not back near where they started, and
+# logs the figures, which this prints.
+probe_swap-memory() {
+	local out verdict=PASS figures
+	out=$(go test -count=1 -run '^TestSwapMemory$' -v ./host/policy 2>&1) || verdict=FAIL
+	figures=$(grep -o 'swap memory: .*' <<<"$out") || figures="no figures; go test said:
+$(tail -n 20 <<<"$out")"
+	printf '%s  %s\n' "$verdict" "$figures"
+}
+
 # ---------------------------------------------------------------- report
 
 # median VALUES...: the median of the numbers (the lower middle one for an
@@ -277,8 +461,14 @@ median() {
 	printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
 }
 
+# maximum VALUES...: the largest of the numbers.
+maximum() {
+	printf '%s\n' "$@" | sort -g | tail -n 1
+}
+
 report() {
-	local row a b ratio key s
+	local row a b ratio key s group="" calls t op limit label failures percall="" checks=""
+	local -a pair nc
 	local -A med=()
 	for key in "${!RES_RPS[@]}"; do
 		# shellcheck disable=SC2086 # the lists are meant to split
@@ -295,22 +485,46 @@ report() {
 		"$(getconf _NPROCESSORS_ONLN)" "$DURATION"
 	printf '# runs per cell: %s (the table shows medians); load average before the runs: %s\n' \
 		"$REPEAT" "$LOADAVG"
-	# "µ" is two bytes and printf pads bytes, hence 11 for a 10-column header.
-	printf '\n%-18s %12s %12s %7s %10s %10s %11s %11s\n' \
-		row "wasmhttpd/s" "ref/s" ratio "p99 wh" "p99 ref" "µs/req wh" "µs/req ref"
+	if [[ -n ${SERVER_PID[chain]:-} ]]; then
+		printf '# chain: wasmhttpd with policies [%s], default configurations; wh: the same without\n' \
+			"${CHAIN_POLICIES[*]}"
+	fi
 	for row in "${ROWS_RUN[@]}"; do
-		a=${med[rps/$row/wasmhttpd]} b=${med[rps/$row/ref]}
+		read -r -a pair <<<"${ROW_SERVERS[$row]}"
+		# A header for every run of rows comparing the same two servers.
+		# "µ" is two bytes and printf pads bytes, hence a byte more for it.
+		if [[ ${ROW_SERVERS[$row]} != "$group" ]]; then
+			group=${ROW_SERVERS[$row]}
+			printf '\n%-20s %12s %12s %7s %10s %10s %14s %14s\n' row "${pair[0]}/s" "${pair[1]}/s" ratio \
+				"p99 ${SERVER_SHORT[${pair[0]}]}" "p99 ${SERVER_SHORT[${pair[1]}]}" \
+				"µs/req ${SERVER_SHORT[${pair[0]}]}" "µs/req ${SERVER_SHORT[${pair[1]}]}"
+		fi
+		a=${med[rps/$row/${pair[0]}]} b=${med[rps/$row/${pair[1]}]}
 		ratio=$(awk -v a="$a" -v b="$b" 'BEGIN {printf (b > 0 ? "%.2f" : "-"), a / (b > 0 ? b : 1)}')
 		med[ratio/$row]=$ratio
-		printf '%-18s %12.0f %12.0f %7s %8sms %8sms %10s %10s\n' "${ROW_LABEL[$row]}" \
-			"$a" "$b" "$ratio" "${med[p99/$row/wasmhttpd]}" "${med[p99/$row/ref]}" \
-			"${med[cpu/$row/wasmhttpd]}" "${med[cpu/$row/ref]}"
+		printf '%-20s %12.0f %12.0f %7s %8sms %8sms %13s %13s\n' "${ROW_LABEL[$row]}" \
+			"$a" "$b" "$ratio" "${med[p99/$row/${pair[0]}]}" "${med[p99/$row/${pair[1]}]}" \
+			"${med[cpu/$row/${pair[0]}]}" "${med[cpu/$row/${pair[1]}]}"
 	done
+	# The chain's extra CPU per request, shared out over its guest calls.
+	for row in "${ROWS_RUN[@]}"; do
+		read -r -a pair <<<"${ROW_SERVERS[$row]}"
+		[[ -n ${SERVER_CALLS[${pair[0]}]:-} && -z ${SERVER_CALLS[${pair[1]}]:-} ]] || continue
+		read -r -a nc <<<"${SERVER_CALLS[${pair[0]}]}"
+		calls=$((nc[0] + nc[1]))
+		a=${med[cpu/$row/${pair[0]}]} b=${med[cpu/$row/${pair[1]}]}
+		med[percall/$row]=$(awk -v a="$a" -v b="$b" -v n="$calls" 'BEGIN {printf "%.2f", (a - b) / n}')
+		percall+=$(printf '%-20s (%s - %s) µs/req / %d guest calls (%d handle_request + %d handle_response) = %s µs per call' \
+			"${ROW_LABEL[$row]}:" "$a" "$b" "$calls" "${nc[0]}" "${nc[1]}" "${med[percall/$row]}")$'\n'
+	done
+	if [[ -n $percall ]]; then
+		printf '\n%s' "$percall"
+	fi
 	if ((REPEAT > 1)); then
 		echo
 		for row in "${ROWS_RUN[@]}"; do
-			printf '%-18s req/s per run:' "${ROW_LABEL[$row]}"
-			for s in "${SERVERS[@]}"; do
+			printf '%-20s req/s per run:' "${ROW_LABEL[$row]}"
+			for s in ${ROW_SERVERS[$row]}; do
 				# shellcheck disable=SC2086 # the list is meant to split
 				printf ' %s %s;' "$s" "$(printf '%.0f ' ${RES_RPS[$row/$s]})"
 			done
@@ -318,22 +532,37 @@ report() {
 		done
 	fi
 	for row in "${ROWS_RUN[@]}"; do
-		for s in "${SERVERS[@]}"; do
+		for s in ${ROW_SERVERS[$row]}; do
 			key="$row/$s"
 			if [[ -n ${RES_NOTE[$key]:-} ]]; then
 				printf 'warning: %s on %s: %s\n' "${ROW_LABEL[$row]}" "$s" "${RES_NOTE[$key]}"
 			fi
 		done
 	done
-	if [[ -n ${med[ratio/$TARGET_ROW]:-} ]]; then
+	# A failed guest call answers 500 (the policies fail closed); the
+	# server's log says why, which wrk's non-2xx count does not.
+	for s in "${!SERVER_PID[@]}"; do
+		failures=$(grep -c 'msg="policy failed"' "$LOGS/$s.log") || true
+		if ((failures > 0)); then
+			printf 'warning: %s logged %d policy failures (see %s), the first: %s\n' "$s" "$failures" \
+				"$LOGS/$s.log" "$(grep -m1 -o 'policy=[^ ]* .*cause=.*mode=[^ ]*' "$LOGS/$s.log")"
+		fi
+	done
+	if [[ -s $TMP/probes.txt ]]; then
 		echo
-		check "${ROW_LABEL[$TARGET_ROW]}: req/s ratio >= $TARGET_RATIO" \
-			"${med[ratio/$TARGET_ROW]}" ">=" "$TARGET_RATIO"
-		check "${ROW_LABEL[$TARGET_ROW]}: wasmhttpd CPU <= $TARGET_CPU_US µs/req" \
-			"${med[cpu/$TARGET_ROW/wasmhttpd]}" "<=" "$TARGET_CPU_US"
+		cat "$TMP/probes.txt"
+	fi
+	for t in "${TARGETS[@]}"; do
+		read -r key op limit label <<<"$t"
+		row=${key#*/}
+		row=${row%%/*}
+		[[ -n ${med[$key]:-} ]] || continue
+		checks+=$(check "${ROW_LABEL[$row]}: $label $op $limit" "${med[$key]}" "$op" "$limit")$'\n'
+	done
+	if [[ -n $checks ]]; then
+		printf '\n%s' "$checks"
 	fi
 }
-
 # check LABEL VALUE OP LIMIT: print PASS or MISS for one target.
 check() {
 	local verdict
@@ -347,6 +576,24 @@ check() {
 # ---------------------------------------------------------------- main
 
 main() {
+	local name s run
+	local -a pair
+	read -r -a SELECTED <<<"${ROWS:-${ALL_ROWS[*]} ${ALL_PROBES[*]}}"
+	ROWS_RUN=() PROBES_RUN=()
+	declare -gA NEEDED=() # the servers the chosen rows and probes use
+	for name in "${SELECTED[@]}"; do
+		if declare -F "row_$name" >/dev/null; then
+			ROWS_RUN+=("$name")
+			for s in ${ROW_SERVERS[$name]}; do NEEDED[$s]=1; done
+		elif declare -F "probe_$name" >/dev/null; then
+			PROBES_RUN+=("$name")
+			for s in ${PROBE_SERVERS[$name]}; do NEEDED[$s]=1; done
+		else
+			die "unknown row or probe '$name' (rows: ${ALL_ROWS[*]}; probes: ${ALL_PROBES[*]})"
+		fi
+	done
+	[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive integer, not '$REPEAT'"
+	[[ $SWAPS =~ ^[1-9][0-9]*$ ]] || die "SWAPS must be a positive integer, not '$SWAPS'"
 	ensure_tools
 	CLK_TCK=$(getconf CLK_TCK)
 
@@ -354,35 +601,36 @@ main() {
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
 
-	read -r -a ROWS_RUN <<<"${ROWS:-${ALL_ROWS[*]}}"
-	local row s run
-	[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive integer, not '$REPEAT'"
-	for row in "${ROWS_RUN[@]}"; do
-		declare -F "row_$row" >/dev/null || die "unknown row '$row' (known: ${ALL_ROWS[*]})"
-	done
-
 	mkdir -p "$TMP/root" "$RAW"
-	rm -f "$RAW"/*.txt
+	rm -f "$RAW"/*.txt "$LOGS"/*.log
 	make_fixtures "$TMP/root"
-	go build -o "$TMP/refserver" ./bench/refserver
 	go build -o "$TMP/freeport" ./bench/freeport
 	start_servers
 	LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 
-	# Runs are interleaved (all rows, then all rows again) and the server
-	# order rotates each run, so a burst of noise from elsewhere on the
+	# Runs are interleaved (all rows, then all rows again) and each row's
+	# server order alternates, so a burst of noise from elsewhere on the
 	# machine, or a slow drift, does not always land on the same cell.
-	local -a order=("${SERVERS[@]}")
 	for ((run = 1; run <= REPEAT; run++)); do
-		for row in "${ROWS_RUN[@]}"; do
-			for s in "${order[@]}"; do
-				echo "bench: run $run/$REPEAT: ${ROW_LABEL[$row]} on $s ..." >&2
-				measure "$s" "$row" "$run"
+		for name in "${ROWS_RUN[@]}"; do
+			read -r -a pair <<<"${ROW_SERVERS[$name]}"
+			if ((run % 2 == 0)); then
+				pair=("${pair[1]}" "${pair[0]}")
+			fi
+			for s in "${pair[@]}"; do
+				echo "bench: run $run/$REPEAT: ${ROW_LABEL[$name]} on $s ..." >&2
+				measure "$s" "$name" "$run"
 			done
 		done
-		order=("${order[@]:1}" "${order[0]}")
+	done
+	for name in "${PROBES_RUN[@]}"; do
+		echo "bench: probe $name ..." >&2
+		"probe_$name" >>"$TMP/probes.txt"
 	done
 
+	for name in "${!SERVER_PID[@]}"; do
+		cp "$TMP/$name.log" "$LOGS/$name.log"
+	done
 	report | tee "$RESULTS"
 	echo "bench: saved to $RESULTS" >&2
 }
