@@ -6,11 +6,13 @@
 // and takes connections over through Exchange.Hijack for tunnels.
 //
 // Layering. Getting a response and sending it on are separate steps, so
-// that a cache can sit between them: Fetch sends an Outbound and returns a
-// Response whose body is still on the wire (the cache may wrap Body to tee
-// it into its store, or send a conditional request and handle a 304
-// itself), and Relay copies a Response to the client. Serve and
-// ServeUpstream are Fetch plus Relay.
+// that a cache can sit between them: Prepare (or PrepareUpstream) turns the
+// client's request into an Outbound, which the cache may amend (to make it
+// conditional, say); Fetch sends it and returns a Response whose body is
+// still on the wire (the cache may wrap Body to tee it into its store, or
+// handle a 304 itself); Relay copies a Response, fetched or stored, to the
+// client; Fail answers an error of either; Release gives the Outbound
+// back. Serve and ServeUpstream are exactly that sequence.
 //
 // # Rationale
 //

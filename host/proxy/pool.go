@@ -70,16 +70,24 @@ func (p *pool) get(key hostKey, fresh bool) (*pconn, error) {
 		h = &hostConns{key: key}
 		p.hosts[key] = h
 	}
-	for !fresh && len(h.idle) > 0 {
-		pc := h.idle[len(h.idle)-1]
-		h.idle = h.idle[:len(h.idle)-1]
+	var expired []*pconn
+	defer func() {
+		for _, pc := range expired {
+			pc.nc.Close()
+		}
+	}()
+	if n := len(h.idle); !fresh && n > 0 {
+		pc := h.idle[n-1]
 		if time.Since(pc.idleSince) < p.cfg.IdleTimeout {
+			h.idle = h.idle[:n-1]
 			p.mu.Unlock()
 			pc.reused = true
 			return pc, nil
 		}
-		h.open--
-		pc.nc.Close()
+		// The list is in the order the connections went idle, so when the
+		// last is past its time all are; they are closed outside the lock.
+		expired, h.idle = h.idle, nil
+		h.open -= n
 	}
 	if h.open < p.cfg.MaxConnsPerHost {
 		h.open++

@@ -108,3 +108,14 @@ func TestHTTP10ClientGetsABodyDelimitedByClose(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(body), "GET /old?chunked")
 }
+
+func TestCloseClosesIdleConnections(t *testing.T) {
+	noLeaks(t)
+	origin := echoOrigin(t)
+	p, addr := startProxy(t, Config{})
+	resp, _ := roundTrip(t, addr, "GET "+origin.URL+"/ HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, int64(1), origin.open.Load())
+	p.Close()
+	assert.Eventually(t, func() bool { return origin.open.Load() == 0 }, 5*time.Second, 10*time.Millisecond)
+}
