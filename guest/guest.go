@@ -30,6 +30,9 @@ type Handler interface {
 
 // RequestOnly adapts a request-phase function to a Handler whose
 // HandleResponse does nothing; most policies decide everything up front.
+// Registering one — or a type that embeds it, which must then not define
+// HandleResponse — tells the host so (FeatureRequestOnly), which spares
+// every request the call into the response phase.
 type RequestOnly func(req Request, resp Response) (next bool, reqCtx uint32)
 
 // HandleRequest calls f.
@@ -37,6 +40,9 @@ func (f RequestOnly) HandleRequest(req Request, resp Response) (bool, uint32) { 
 
 // HandleResponse does nothing.
 func (RequestOnly) HandleResponse(uint32, Request, Response, bool) {}
+
+// withoutResponsePhase marks RequestOnly and the types embedding it.
+func (RequestOnly) withoutResponsePhase() {}
 
 // handler is what the exports dispatch to; a module without one passes
 // every request on, which keeps a half-written policy harmless.
@@ -48,7 +54,12 @@ var host Host
 
 // Handle registers h as the module's policy. Call it from init, so it is in
 // place when the host instantiates the module (during _initialize).
-func Handle(h Handler) { handler = h }
+func Handle(h Handler) {
+	handler = h
+	if _, ok := h.(interface{ withoutResponsePhase() }); ok {
+		EnableFeatures(FeatureRequestOnly)
+	}
+}
 
 // HandleConfigured builds the module's policy from its configuration and
 // registers it: call it from init. A configuration build refuses panics,

@@ -99,3 +99,21 @@ func TestSplitURI(t *testing.T) {
 	assert.Equal(t, "/a", p)
 	assert.Equal(t, "", q)
 }
+
+func TestRequestOnlyHandlersSkipTheResponsePhase(t *testing.T) {
+	type embedding struct{ guest.RequestOnly }
+	for _, tc := range []struct {
+		name string
+		h    guest.Handler
+		want guest.Features
+	}{
+		{"RequestOnly", guest.RequestOnly(func(guest.Request, guest.Response) (bool, uint32) { return true, 0 }), guest.FeatureRequestOnly},
+		{"a type embedding it", embedding{}, guest.FeatureRequestOnly},
+		{"a handler with a response phase", &recorder{}, 0},
+	} {
+		h := guesttest.NewRequest("GET", "/").Install()
+		guest.Handle(tc.h)
+		assert.Equal(t, tc.want, h.Features, tc.name)
+	}
+	guest.Handle(nil)
+}

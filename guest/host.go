@@ -30,6 +30,11 @@ const (
 	FeatureBufferResponse Features = 2
 	// FeatureTrailers enables trailer access.
 	FeatureTrailers Features = 4
+	// FeatureRequestOnly, wasmhttpd's own, tells the host that
+	// HandleResponse does nothing, so it is not called. Handle asks for
+	// it for a RequestOnly handler; hosts that do not know the bit ignore
+	// it and call handle_response, which then returns at once.
+	FeatureRequestOnly Features = 1 << 31
 )
 
 // HeaderKind selects a field table.

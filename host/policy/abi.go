@@ -18,13 +18,24 @@ const HostModule = "http_handler"
 // enable_features.
 type Features uint32
 
-// The features of the http-wasm ABI. The host supports all three.
+// The features of the http-wasm ABI, all three supported, and one of
+// wasmhttpd's own.
 const (
 	FeatureBufferRequest  Features = 1 << 0
 	FeatureBufferResponse Features = 1 << 1
 	FeatureTrailers       Features = 1 << 2
 
-	supportedFeatures = FeatureBufferRequest | FeatureBufferResponse | FeatureTrailers
+	// FeatureRequestOnly says the guest has no response phase: its
+	// handle_response does nothing, so the host does not call it. A call
+	// into a guest costs a few microseconds whatever it does, and most
+	// policies decide everything in handle_request, so this halves their
+	// cost. It is a feature bit rather than a wasmhttpd_v1 import so that
+	// a guest asking for it stays portable: other hosts do not enable a
+	// bit they do not know, and keep calling handle_response. The top bit
+	// keeps clear of the bits http-wasm may define.
+	FeatureRequestOnly Features = 1 << 31
+
+	supportedFeatures = FeatureBufferRequest | FeatureBufferResponse | FeatureTrailers | FeatureRequestOnly
 )
 
 // Header and body kinds, as the ABI numbers them.

@@ -121,6 +121,16 @@ func TestABI(t *testing.T) {
 	t.Run("enable_features", func(t *testing.T) {
 		assert.Equal(t, "7", do(t, c, get("features")).Header.Get("x-features"))
 	})
+	t.Run("a request-only guest's handle_response is not called", func(t *testing.T) {
+		before := p.Stats()
+		assert.Equal(t, 200, do(t, c, get("request-only")).StatusCode)
+		after := p.Stats()
+		assert.Equal(t, uint64(1), after.Calls-before.Calls, "handle_request only")
+		assert.Equal(t, before.Errors, after.Errors, "handle_response would have trapped")
+
+		do(t, c, get("fine"))
+		assert.Equal(t, uint64(2), p.Stats().Calls-after.Calls, "the feature held for that request only")
+	})
 }
 
 // TestChainOrder: handle_request in order, handle_response in reverse,

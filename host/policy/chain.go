@@ -31,7 +31,9 @@ type step struct {
 	g      *generation
 	in     *instance
 	reqCtx uint32
-	next   bool
+	// respond is whether handle_response is called: the guest passed the
+	// request on (next=1) and did not declare FeatureRequestOnly.
+	respond bool
 }
 
 // maxInline is the chain length served without allocating the steps.
@@ -94,7 +96,8 @@ func (c *Chain) Serve(ex *http1.Exchange) {
 			}
 			continue
 		}
-		steps = append(steps, step{p: p, g: g, in: in, reqCtx: uint32(ctxNext >> 32), next: ctxNext&1 != 0})
+		steps = append(steps, step{p: p, g: g, in: in, reqCtx: uint32(ctxNext >> 32),
+			respond: ctxNext&1 != 0 && in.st.features&FeatureRequestOnly == 0})
 		if ctxNext&1 == 0 {
 			answered = true
 			finishDirect(ex)
@@ -113,7 +116,7 @@ func (c *Chain) Serve(ex *http1.Exchange) {
 	}
 	for i := len(steps) - 1; i >= 0; i-- {
 		s := &steps[i]
-		if !s.next {
+		if !s.respond {
 			continue
 		}
 		s.in.st.afterNext, s.in.st.respWritten, s.in.st.respPos = true, false, 0

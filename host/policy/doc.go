@@ -28,7 +28,8 @@
 // allowed now, a size limit) traps the guest: the request fails by the
 // policy's fail mode and the instance is discarded.
 //
-//	enable_features(features) -> enabled       bits: buffer_request=1, buffer_response=2, trailers=4
+//	enable_features(features) -> enabled       bits: buffer_request=1, buffer_response=2, trailers=4,
+//	                                           and wasmhttpd's request_only=1<<31 (handle_response not called)
 //	    In _initialize: for every request of the instance; in handle_request:
 //	    for that request. All three are supported; the result is what is on.
 //	get_config(buf, buf_limit) -> len          the policy's config bytes (JSON)

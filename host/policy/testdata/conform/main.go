@@ -217,6 +217,10 @@ func handleRequest() uint64 {
 		return 7<<32 | 1
 	case "readresp-nobuf":
 		return 1
+	case "request-only":
+		// handle_response would trap, setting a field of a response
+		// already sent: the request passes only if it is not called.
+		enableFeatures(1 << 31)
 	}
 	return 1
 }
@@ -237,6 +241,8 @@ func handleResponse(reqCtx uint32, isError uint32) {
 		set(resp, "x-reqctx-"+getString(getConfig), strconv.Itoa(int(reqCtx)))
 	case "readresp-nobuf":
 		readBody(resp, bp(), 10) // traps: no buffer_response
+	case "request-only":
+		set(resp, "x-late", "1")
 	}
 }
 
