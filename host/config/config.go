@@ -35,6 +35,8 @@ type Config struct {
 	Log      Log                `toml:"log"`
 	Wasm     Wasm               `toml:"wasm"`
 	Policies map[string]*Policy `toml:"policies"` // by name
+	Proxy    Proxy              `toml:"proxy"`
+	Cache    Cache              `toml:"cache"`
 }
 
 // Origin is the origin-server listener.
@@ -188,6 +190,8 @@ func Default() *Config {
 			MemoryLimit: 64 * MiB,
 			CallTimeout: Duration{50 * time.Millisecond},
 		},
+		Proxy: defaultProxy(),
+		Cache: defaultCache(),
 	}
 }
 
@@ -222,11 +226,9 @@ func (c *Config) check(p *problems, dir string) {
 	for _, name := range sortedKeys(c.Policies) {
 		c.Policies[name].check(p, name, dir)
 	}
-	for _, name := range c.Origin.Policies {
-		if _, ok := c.Policies[name]; !ok {
-			p.add("origin.policies", "no policy named %q: define a [policies.%s] table", name, toml.Key{name})
-		}
-	}
+	checkPolicyRefs(p, "origin.policies", c.Origin.Policies, c.Policies)
+	c.Proxy.check(p, c.Policies)
+	c.Cache.check(p, dir, c.Policies)
 }
 
 func (w *Wasm) check(p *problems, dir string) {

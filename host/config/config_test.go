@@ -29,6 +29,7 @@ func defaultsIn(dir string) *Config {
 	want := Default()
 	want.Roots[DefaultRoot].Path = filepath.Join(dir, "www")
 	want.Wasm.CacheDir = filepath.Join(dir, "cachedir", "wasm")
+	want.Cache.Dir = filepath.Join(dir, "cachedir", "http")
 	return want
 }
 
@@ -68,19 +69,22 @@ func TestRepoConfigFileIsTheDefault(t *testing.T) {
 	require.NoError(t, err)
 	dir := siteDir(t)
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "policies"), 0o755))
-	for _, name := range []string{"redirects", "basicauth"} {
+	for _, name := range []string{"redirects", "basicauth", "cache"} {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "policies", name+".wasm"), nil, 0o644))
 	}
 	cfg, err := Parse(data, "config.toml", dir)
 	require.NoError(t, err)
-	// The default site differs from the defaults on purpose in two
-	// places, which the file says: writes are on, guarded by basicauth.
+	// The default site differs from the defaults on purpose in three
+	// places, which the file says: writes are on, guarded by basicauth,
+	// and the proxy caches with the cache policy.
 	assert.Equal(t, []string{"redirects", "basicauth"}, cfg.Origin.Policies)
 	require.Contains(t, cfg.Policies, "redirects")
 	require.Contains(t, cfg.Policies, "basicauth")
+	require.Contains(t, cfg.Policies, "cache")
 	assert.Equal(t, filepath.Join(dir, "policies", "redirects.wasm"), cfg.Policies["redirects"].Wasm)
 	assert.True(t, cfg.Roots["www"].Writes)
-	cfg.Origin.Policies, cfg.Policies, cfg.Roots["www"].Writes = nil, nil, false
+	assert.Equal(t, "cache", cfg.Cache.Policy)
+	cfg.Origin.Policies, cfg.Policies, cfg.Roots["www"].Writes, cfg.Cache.Policy = nil, nil, false, ""
 	assert.Equal(t, defaultsIn(dir), cfg, "config.toml shows every other default")
 }
 
@@ -154,6 +158,27 @@ access.compress = false
 cache_dir = ""
 memory_limit = "1MiB"
 call_timeout = "1s"
+[proxy]
+listen = ""
+policies = []
+name = "edge-1"
+connect_timeout = "1s"
+response_header_timeout = "2s"
+read_timeout = "3s"
+idle_timeout = "4s"
+tunnel_idle_timeout = "5s"
+max_idle_per_host = 0
+max_conns_per_host = 1
+connect_ports = [443, 8443]
+x_forwarded_for = true
+preserve_host = true
+x_forwarded = true
+[cache]
+policy = ""
+dir = "/var/cache/wasmhttpd"
+max_size = "1MiB"
+max_entries = 1
+max_object_size = 1
 `
 	cfg, err := Parse([]byte(text), "c.toml", dir)
 	require.NoError(t, err)
@@ -167,6 +192,10 @@ call_timeout = "1s"
 			Idle: Duration{24 * time.Hour}, Shutdown: Duration{24*time.Hour + 1}},
 		Log:  Log{Level: "debug", Format: "json", Access: AccessLog{Path: "/var/log/access.log", Format: "json"}},
 		Wasm: Wasm{MemoryLimit: MiB, CallTimeout: Duration{time.Second}},
+		Proxy: Proxy{Policies: []string{}, Name: "edge-1", ConnectTimeout: Duration{time.Second}, ResponseHeaderTimeout: Duration{2 * time.Second},
+			ReadTimeout: Duration{3 * time.Second}, IdleTimeout: Duration{4 * time.Second}, TunnelIdleTimeout: Duration{5 * time.Second},
+			MaxConnsPerHost: 1, ConnectPorts: []int{443, 8443}, XForwardedFor: true, PreserveHost: true, XForwarded: true},
+		Cache: Cache{Dir: "/var/cache/wasmhttpd", MaxSize: MiB, MaxEntries: 1, MaxObjectSize: 1},
 	}, cfg)
 	assert.Equal(t, slog.LevelDebug, cfg.Log.SlogLevel())
 }
@@ -203,6 +232,12 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 		{"key below a scalar", "[timeouts.idle]\nx = 1\n", "timeouts.idle", 1, "expected a duration"},
 
 		{"string for integer", "[limits]\nmax_headers = \"many\"\n", "limits.max_headers", 2, "expected an integer, found a string"},
+		{"bad proxy address", "[proxy]\nlisten = \"8888\"\n", "proxy.listen", 2, "bad address"},
+		{"connect port", "[proxy]\nconnect_ports = [443, 70000]\n", "proxy.connect_ports", 2, "70000 is not a port"},
+		{"proxy policy undefined", "[proxy]\npolicies = [\"nope\"]\n", "proxy.policies", 2, `no policy named "nope"`},
+		{"cache policy undefined", "[cache]\npolicy = \"nope\"\n", "cache.policy", 2, `no policy named "nope"`},
+		{"object larger than cache", "[cache]\nmax_size = \"1MiB\"\nmax_object_size = \"2MiB\"\n", "cache.max_object_size", 3, "larger than cache.max_size"},
+		{"zero proxy timeout", "[proxy]\nconnect_timeout = \"0s\"\n", "proxy.connect_timeout", 2, "longer than 0s"},
 		{"integer for string", "[origin]\nlisten = 8080\n", "origin.listen", 2, "expected a string, found an integer"},
 		{"string for boolean in root", "[roots.www]\nlisting = \"yes\"\n", "roots.www.listing", 2, "expected a boolean"},
 		{"string for array", "[roots.www]\nindex = \"index.html\"\n", "roots.www.index", 2, "expected an array"},

@@ -151,7 +151,7 @@ func (p *Proxy) prepare(ex *http1.Exchange, out *Outbound, host []byte) bool {
 			return false
 		}
 	}
-	out.Header.Add("Via", p.viaFor(req.ProtoMinor))
+	out.Header.Add("Via", p.Via(req.ProtoMinor))
 	// The framing goes out in one canonical field, whatever equivalent
 	// spelling the client used ("Content-Length: 5, 5"): the next parser
 	// may be less forgiving than ours.
@@ -170,7 +170,9 @@ func (p *Proxy) prepare(ex *http1.Exchange, out *Outbound, host []byte) bool {
 	return true
 }
 
-func (p *Proxy) viaFor(minor int) string {
+// Via returns this proxy's Via entry for a message of HTTP/1.minor, for
+// responses a cache sends on the proxy's behalf.
+func (p *Proxy) Via(minor int) string {
 	if minor == 0 {
 		return p.via10
 	}
@@ -373,7 +375,7 @@ func (p *Proxy) Relay(ex *http1.Exchange, resp *Response) error {
 	for name, value := range resp.Header.All() {
 		h.AddBytes(name, value)
 	}
-	h.Add("Via", p.viaFor(resp.ProtoMinor))
+	h.Add("Via", p.Via(resp.ProtoMinor))
 	w.WriteHeader(resp.Status)
 	buf := getBuffer()
 	defer putBuffer(buf)

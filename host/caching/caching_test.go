@@ -1,0 +1,293 @@
+package caching
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMissThenHit(t *testing.T) {
+	f := newFixture(t)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, "hello")
+	})
+	resp, body := f.do(t, "GET", o.URL+"/a")
+	assert.Equal(t, "hello", body)
+	assert.Equal(t, "test; fwd=miss; stored", resp.Header.Get("Cache-Status"))
+
+	resp, body = f.do(t, "GET", o.URL+"/a")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "hello", body)
+	assert.Equal(t, "test; hit", resp.Header.Get("Cache-Status"))
+	assert.Equal(t, "0", resp.Header.Get("Age"))
+	assert.Equal(t, "text/plain", resp.Header.Get("Content-Type"))
+	assert.Contains(t, resp.Header.Get("Via"), "cachetest")
+	assert.Equal(t, int64(1), o.hits.Load(), "the second request is a hit")
+
+	resp, body = f.do(t, "HEAD", o.URL+"/a")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Empty(t, body)
+	assert.Equal(t, int64(5), resp.ContentLength, "HEAD is answered from the stored GET")
+	assert.Equal(t, int64(1), o.hits.Load())
+
+	st := f.cache.Stats()
+	assert.Equal(t, int64(2), st.Hits)
+	assert.Equal(t, int64(1), st.Misses)
+	assert.Equal(t, 1, st.Store.Entries)
+}
+
+func TestClientConditionalOnAHit(t *testing.T) {
+	f := newFixture(t)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("ETag", `"v1"`)
+		fmt.Fprint(w, "body")
+	})
+	f.do(t, "GET", o.URL+"/c")
+	resp, body := f.do(t, "GET", o.URL+"/c", "If-None-Match", `W/"v1"`)
+	assert.Equal(t, 304, resp.StatusCode)
+	assert.Empty(t, body)
+	resp, _ = f.do(t, "GET", o.URL+"/c", "If-None-Match", `"v2"`)
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, int64(1), o.hits.Load())
+}
+
+func TestRevalidation(t *testing.T) {
+	f := newFixture(t)
+	var conditional, notModified int
+	var mu sync.Mutex
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Cache-Control", "max-age=0")
+		w.Header().Set("ETag", `"v1"`)
+		if r.Header.Get("If-None-Match") != "" {
+			conditional++
+		}
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			notModified++
+			w.Header().Set("X-Refreshed", "yes")
+			w.WriteHeader(304)
+			return
+		}
+		fmt.Fprint(w, "version one")
+	})
+	f.do(t, "GET", o.URL+"/r")
+	resp, body := f.do(t, "GET", o.URL+"/r", "If-None-Match", `"something else"`)
+	assert.Equal(t, 200, resp.StatusCode, "the client's own condition fails against the stored ETag")
+	assert.Equal(t, "version one", body)
+	assert.Equal(t, "yes", resp.Header.Get("X-Refreshed"), "the 304's fields refresh the stored ones")
+	mu.Lock()
+	assert.Equal(t, 1, conditional, "the cache sent its own validator")
+	assert.Equal(t, 1, notModified)
+	mu.Unlock()
+	assert.Equal(t, int64(1), f.cache.Stats().Revalidated)
+
+	e := f.store.Lookup(o.URL+"/r", nil)
+	require.NotNil(t, e)
+	assert.Equal(t, "yes", string(e.Header.Get("X-Refreshed")), "the store holds the refreshed fields")
+}
+
+func TestNoStoreIsNotStored(t *testing.T) {
+	f := newFixture(t)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		fmt.Fprint(w, "secret")
+	})
+	for range 2 {
+		resp, body := f.do(t, "GET", o.URL+"/n")
+		assert.Equal(t, "secret", body)
+		assert.Equal(t, "test; fwd=miss", resp.Header.Get("Cache-Status"))
+	}
+	assert.Equal(t, int64(2), o.hits.Load())
+	assert.Zero(t, f.cache.Stats().Store.Entries)
+}
+
+func TestConcurrentMissesCollapse(t *testing.T) {
+	f := newFixture(t)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(200 * time.Millisecond)
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprint(w, strings.Repeat("x", 10000))
+	})
+	var wg sync.WaitGroup
+	bodies := make([]string, 50)
+	for i := range bodies {
+		wg.Go(func() { _, bodies[i] = f.do(t, "GET", o.URL+"/busy") })
+	}
+	wg.Wait()
+	for _, b := range bodies {
+		assert.Len(t, b, 10000)
+	}
+	assert.Equal(t, int64(1), o.hits.Load(), "50 concurrent misses, one origin request")
+}
+
+func TestPurgeAndInvalidation(t *testing.T) {
+	f := newFixture(t)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		if r.Method == "POST" {
+			w.Header().Set("Location", "/other")
+			w.WriteHeader(201)
+			return
+		}
+		fmt.Fprint(w, r.URL.Path)
+	})
+	f.do(t, "GET", o.URL+"/p")
+	resp, body := f.do(t, "PURGE", o.URL+"/p")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Contains(t, body, "purged 1")
+	resp, _ = f.do(t, "PURGE", o.URL+"/p")
+	assert.Equal(t, 404, resp.StatusCode)
+
+	f.do(t, "GET", o.URL+"/p")
+	f.do(t, "GET", o.URL+"/other")
+	hits := o.hits.Load()
+	resp, _ = f.do(t, "POST", o.URL+"/p")
+	assert.Equal(t, 201, resp.StatusCode)
+	f.do(t, "GET", o.URL+"/p")
+	f.do(t, "GET", o.URL+"/other")
+	assert.Equal(t, hits+3, o.hits.Load(), "the POST invalidated its target and its Location")
+	assert.Equal(t, int64(2), f.cache.Stats().Invalidated)
+}
+
+func TestOnlyIfCached(t *testing.T) {
+	f := newFixture(t)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprint(w, "x")
+	})
+	resp, _ := f.do(t, "GET", o.URL+"/o", "Cache-Control", "only-if-cached")
+	assert.Equal(t, 504, resp.StatusCode)
+	assert.Zero(t, o.hits.Load())
+	f.do(t, "GET", o.URL+"/o")
+	resp, _ = f.do(t, "GET", o.URL+"/o", "Cache-Control", "only-if-cached")
+	assert.Equal(t, 200, resp.StatusCode)
+}
+
+func TestStaleIfError(t *testing.T) {
+	f := newFixture(t)
+	var down sync.Mutex
+	failing := false
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		down.Lock()
+		defer down.Unlock()
+		if failing {
+			w.WriteHeader(503)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=0, stale-if-error")
+		w.Header().Set("ETag", `"e"`)
+		fmt.Fprint(w, "kept")
+	})
+	f.do(t, "GET", o.URL+"/s")
+	down.Lock()
+	failing = true
+	down.Unlock()
+	resp, body := f.do(t, "GET", o.URL+"/s")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "kept", body, "the stale response stands in for the 503")
+	assert.Equal(t, int64(1), f.cache.Stats().StaleServed)
+
+	o.Close() // a connection error now
+	resp, body = f.do(t, "GET", o.URL+"/s")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "kept", body)
+}
+
+func TestStaleWhileRevalidate(t *testing.T) {
+	f := newFixture(t)
+	var version atomicString
+	version.Store("one")
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=0, stale-while-revalidate")
+		w.Header().Set("ETag", `"`+version.Load()+`"`)
+		if r.Header.Get("If-None-Match") == `"`+version.Load()+`"` {
+			w.WriteHeader(304)
+			return
+		}
+		fmt.Fprint(w, version.Load())
+	})
+	f.do(t, "GET", o.URL+"/w")
+	version.Store("two")
+	_, body := f.do(t, "GET", o.URL+"/w")
+	assert.Equal(t, "one", body, "served stale at once")
+	assert.Eventually(t, func() bool {
+		e := f.store.Lookup(o.URL+"/w", nil)
+		return e != nil && string(e.Header.Get("ETag")) == `"two"`
+	}, 5*time.Second, 10*time.Millisecond, "revalidated in the background")
+	assert.Equal(t, int64(2), o.hits.Load())
+}
+
+func TestVaryKeepsVariants(t *testing.T) {
+	f := newFixture(t)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "Accept-Language")
+		fmt.Fprint(w, "lang="+r.Header.Get("Accept-Language"))
+	})
+	for range 2 {
+		for _, lang := range []string{"en", "fr"} {
+			_, body := f.do(t, "GET", o.URL+"/v", "Accept-Language", lang)
+			assert.Equal(t, "lang="+lang, body)
+		}
+	}
+	assert.Equal(t, int64(2), o.hits.Load(), "one fetch per variant")
+}
+
+func TestDecisionFailures(t *testing.T) {
+	f := newFixture(t)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "x") })
+	f.rules.fail.Store(true)
+	resp, _ := f.do(t, "GET", o.URL+"/f")
+	assert.Equal(t, 500, resp.StatusCode, "fail-closed")
+	f.rules.failOpen = true
+	resp, body := f.do(t, "GET", o.URL+"/f")
+	assert.Equal(t, 200, resp.StatusCode, "fail-open bypasses the cache")
+	assert.Equal(t, "x", body)
+	assert.Equal(t, int64(2), f.cache.Stats().PolicyErrors)
+}
+
+func TestTruncatedBodyIsNotStored(t *testing.T) {
+	f := newFixture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	var served sync.WaitGroup
+	served.Go(func() {
+		for range 2 {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			bufio.NewReader(c).ReadString('\n')
+			fmt.Fprint(c, "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 100\r\n\r\nonly part")
+			c.Close()
+		}
+	})
+	for range 2 {
+		_, err := f.client.Get("http://" + ln.Addr().String() + "/t")
+		_ = err // the body breaks off: the client sees an error or a short body
+	}
+	served.Wait()
+	assert.Zero(t, f.cache.Stats().Store.Entries, "a cut body is never committed")
+}
+
+// atomicString is a string shared with an origin handler.
+type atomicString struct {
+	mu sync.Mutex
+	s  string
+}
+
+func (a *atomicString) Store(s string) { a.mu.Lock(); a.s = s; a.mu.Unlock() }
+func (a *atomicString) Load() string   { a.mu.Lock(); defer a.mu.Unlock(); return a.s }

@@ -1,0 +1,106 @@
+package caching
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"wasmhttpd/host/cache"
+	"wasmhttpd/host/http1"
+	"wasmhttpd/host/proxy"
+)
+
+// storeSink is where a fetched response may be stored: through the fill
+// of a collapsed miss when there is one, else under key directly, and
+// only when allowed.
+type storeSink struct {
+	fill    *cache.Fill
+	key     string
+	allowed bool
+}
+
+// fetch forwards a miss and relays the answer, storing it when the
+// decider allows; stale, when not nil, answers if the upstream fails.
+func (c *Cache) fetch(ex *http1.Exchange, out *proxy.Outbound, sink storeSink, stale *cache.Entry) {
+	sent := time.Now()
+	resp, err := c.proxy.Fetch(out)
+	if err != nil {
+		if stale != nil && c.serveStale(ex, stale) {
+			return
+		}
+		c.proxy.Fail(ex, out, err)
+		return
+	}
+	defer resp.Close()
+	if stale != nil && serverError(resp.Status) && c.serveStale(ex, stale) {
+		return
+	}
+	c.relay(ex, out, resp, sink, cache.Times{Request: sent, Response: time.Now()})
+}
+
+// relay sends a fetched response to the client, asking the decider first
+// whether to store it, and then teeing the body into the store as it
+// streams by. The entry is committed only when the whole body went out.
+func (c *Cache) relay(ex *http1.Exchange, out *proxy.Outbound, resp *proxy.Response, sink storeSink, t cache.Times) {
+	w := ex.Response
+	h := w.Header()
+	h.Reset()
+	h.CopyFrom(resp.Header)
+	w.SetStatus(resp.Status)
+	var writer *cache.Writer
+	if sink.allowed {
+		writer = c.begin(ex, resp, sink, t)
+	}
+	if writer == nil && sink.fill != nil {
+		sink.fill.Cancel()
+	}
+	body := resp.Body
+	if writer != nil {
+		defer writer.Abort() // a no-op after Commit
+		body = io.TeeReader(resp.Body, writer)
+	}
+	// The fields are in w already, amended by the decider: Relay adds
+	// Via and streams the body.
+	relayed := &proxy.Response{Status: resp.Status, ProtoMinor: resp.ProtoMinor, Header: &emptyHeader, Body: body, Trailer: resp.Trailer}
+	if err := c.proxy.Relay(ex, relayed); err != nil {
+		c.relayFailed(ex, out, err)
+		return
+	}
+	if writer == nil {
+		return
+	}
+	// The client has the whole body; it need not wait for the fsync.
+	w.Flush()
+	if _, err := writer.Commit(); err != nil && !errors.Is(err, cache.ErrTooLarge) {
+		c.log.Debug("cache: response not stored", "key", sink.key, "err", err.Error())
+	}
+}
+
+// emptyHeader is the Header of a relayed response whose fields are in
+// the client's response already. It is never written.
+var emptyHeader http1.Header
+
+// begin asks the decider whether resp may be stored and starts storing
+// it; nil means it is not stored.
+func (c *Cache) begin(ex *http1.Exchange, resp *proxy.Response, sink storeSink, t cache.Times) *cache.Writer {
+	d, err := c.decider.CacheStore(ex, times(t, t.Response))
+	if err != nil {
+		c.stats.policyErrors.Add(1)
+		return nil
+	}
+	if !d.Store {
+		return nil
+	}
+	r := cache.Response{Status: resp.Status, Header: resp.Header, Times: t, Freshness: freshness(d.Lifetime), Length: resp.ContentLength}
+	var w *cache.Writer
+	if sink.fill != nil {
+		w, err = sink.fill.Begin(r)
+	} else {
+		w, err = c.store.Begin(sink.key, &ex.Request.Header, r)
+	}
+	if err != nil {
+		c.log.Debug("cache: response not stored", "key", sink.key, "err", err.Error())
+		return nil
+	}
+	return w
+}

@@ -1,0 +1,175 @@
+package caching
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"wasmhttpd/host/cache"
+	"wasmhttpd/host/http1"
+	"wasmhttpd/host/policy"
+	"wasmhttpd/host/proxy"
+	"wasmhttpd/host/server"
+)
+
+// rules is a Decider written in Go with just enough of RFC 9111 for the
+// mechanism's tests: GET and HEAD use the cache, PURGE purges, max-age is
+// the lifetime, stale responses are revalidated (or served while
+// revalidating, or on error, as their Cache-Control says), no-store is
+// not stored. Cache-Status says what it decided. fail makes every
+// decision fail.
+type rules struct {
+	fail     atomic.Bool
+	failOpen bool
+}
+
+var errRules = errors.New("rules fail on purpose")
+
+func (r *rules) FailOpen() bool { return r.failOpen }
+
+func (r *rules) CacheRequest(ex *http1.Exchange) (policy.CacheRequestDecision, error) {
+	if r.fail.Load() {
+		return policy.CacheRequestDecision{}, errRules
+	}
+	var access policy.CacheAccess
+	switch ex.Request.Method {
+	case "GET", "HEAD":
+		access = policy.CacheLookup | policy.CacheStore
+	case "PURGE":
+		access = policy.CachePurge
+	}
+	if ex.Request.Header.HasToken("Cache-Control", "only-if-cached") {
+		access |= policy.CacheOnlyIfCached
+	}
+	return policy.CacheRequestDecision{Access: access}, nil
+}
+
+func maxAge(h *http1.Header) time.Duration {
+	for v := range h.Values("Cache-Control") {
+		for d := range http1.CommaList(v) {
+			if n, ok := strings.CutPrefix(string(d), "max-age="); ok {
+				s, _ := strconv.Atoi(n)
+				return time.Duration(s) * time.Second
+			}
+		}
+	}
+	return 0
+}
+
+func (r *rules) CacheLookup(ex *http1.Exchange, t policy.CacheTimes) (policy.CacheLookupDecision, error) {
+	h := ex.Response.Header()
+	age := t.Now.Sub(t.Response)
+	h.Set("Age", strconv.Itoa(int(age/time.Second)))
+	if age < maxAge(h) {
+		h.Set("Cache-Status", "test; hit")
+		return policy.CacheLookupDecision{Action: policy.CacheFresh}, nil
+	}
+	h.Set("Cache-Status", "test; fwd=stale")
+	staleIfError := h.HasToken("Cache-Control", "stale-if-error")
+	if h.HasToken("Cache-Control", "stale-while-revalidate") {
+		return policy.CacheLookupDecision{Action: policy.CacheStaleWhileRevalidate, StaleIfError: staleIfError}, nil
+	}
+	if !h.Has("ETag") {
+		return policy.CacheLookupDecision{Action: policy.CacheMiss, StaleIfError: staleIfError}, nil
+	}
+	return policy.CacheLookupDecision{Action: policy.CacheRevalidate, StaleIfError: staleIfError}, nil
+}
+
+func (r *rules) CacheStore(ex *http1.Exchange, t policy.CacheTimes) (policy.CacheStoreDecision, error) {
+	h := ex.Response.Header()
+	if ex.Request.Method != "GET" || h.HasToken("Cache-Control", "no-store") {
+		h.Set("Cache-Status", "test; fwd=miss")
+		return policy.CacheStoreDecision{}, nil
+	}
+	h.Set("Cache-Status", "test; fwd=miss; stored")
+	return policy.CacheStoreDecision{Store: true, Lifetime: policy.Lifetime{Fresh: maxAge(h)}}, nil
+}
+
+// origin is a test origin that counts its requests per path.
+type origin struct {
+	*httptest.Server
+	hits atomic.Int64
+}
+
+func newOrigin(t *testing.T, handler http.HandlerFunc) *origin {
+	o := &origin{}
+	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.hits.Add(1)
+		handler(w, r)
+	}))
+	t.Cleanup(o.Close)
+	return o
+}
+
+// fixture is a caching forward proxy in a real server on loopback, with
+// a net/http client that uses it.
+type fixture struct {
+	cache  *Cache
+	store  *cache.Store
+	rules  *rules
+	addr   string
+	client *http.Client
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	store, err := cache.Open(t.TempDir(), cache.Options{MaxSize: 64 << 20, MaxEntries: 1000, MaxObjectSize: 8 << 20,
+		Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	px := proxy.New(proxy.Config{Name: "cachetest", Logger: slog.New(slog.DiscardHandler)})
+	f := &fixture{store: store, rules: &rules{}}
+	f.cache = New(Config{Store: store, Proxy: px, Decider: f.rules, Logger: slog.New(slog.DiscardHandler)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := server.New(server.Config{Name: "proxy", Handler: http1.HandlerFunc(f.cache.ServeForward), Logger: slog.New(slog.DiscardHandler)})
+	done := make(chan struct{})
+	go func() {
+		srv.Serve(ln)
+		close(done)
+	}()
+	f.addr = ln.Addr().String()
+	proxyURL, _ := url.Parse("http://" + f.addr)
+	transport := &http.Transport{Proxy: http.ProxyURL(proxyURL)}
+	f.client = &http.Client{Transport: transport}
+	t.Cleanup(func() {
+		transport.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+		f.cache.Close()
+		px.Close()
+		store.Close()
+	})
+	return f
+}
+
+// do sends a request through the proxy and returns the response with its
+// body read.
+func (f *fixture) do(t *testing.T, method, url string, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	require.NoError(t, err)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := f.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var b strings.Builder
+	_, err = io.Copy(&b, resp.Body)
+	require.NoError(t, err)
+	return resp, b.String()
+}

@@ -1,0 +1,253 @@
+package caching
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"wasmhttpd/host/cache"
+	"wasmhttpd/host/http1"
+	"wasmhttpd/host/policy"
+	"wasmhttpd/host/proxy"
+)
+
+// serveStored asks the decider about a stored response matching the
+// request and acts on the answer. done reports that the request has been
+// answered; otherwise it is to be fetched, and staleIfError says whether e
+// may answer if that fails.
+func (c *Cache) serveStored(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry) (done, staleIfError bool) {
+	w := ex.Response
+	loadStored(w, e)
+	d, err := c.decider.CacheLookup(ex, times(e.Times, time.Now()))
+	if err != nil {
+		w.Header().Reset()
+		w.SetStatus(0)
+		return !c.policyFailed(ex), false
+	}
+	switch d.Action {
+	case policy.CacheFresh:
+		c.stats.hits.Add(1)
+		return c.sendStored(ex, e), false
+	case policy.CacheStaleWhileRevalidate:
+		if !c.sendStored(ex, e) {
+			return false, false
+		}
+		c.stats.hits.Add(1)
+		c.stats.staleServed.Add(1)
+		c.revalidateLater(ex, out, key, e)
+		return true, false
+	case policy.CacheRevalidate:
+		c.revalidate(ex, out, key, e, d.StaleIfError)
+		return true, false
+	}
+	w.Header().Reset()
+	w.SetStatus(0)
+	return false, d.StaleIfError
+}
+
+// loadStored puts a stored response's status and fields in w, where the
+// decider reads and amends them.
+func loadStored(w *http1.ResponseWriter, e *cache.Entry) {
+	w.Header().Reset()
+	w.Header().CopyFrom(&e.Header)
+	w.SetStatus(e.Status)
+}
+
+// sendStored sends e's body with the status and fields in w, answering a
+// conditional GET or HEAD that the stored validators satisfy with 304. It
+// reports false, having sent nothing, when the body has meanwhile left the
+// store (then the request is a miss).
+func (c *Cache) sendStored(ex *http1.Exchange, e *cache.Entry) bool {
+	w := ex.Response
+	var body *io.LimitedReader
+	if ex.Request.Method != "HEAD" && !notModified(ex.Request, w.Header()) {
+		f, err := e.OpenBody()
+		if err != nil {
+			if !errors.Is(err, cache.ErrGone) {
+				c.log.Warn("cache: cannot open a stored body", "key", e.Key, "err", err.Error())
+			}
+			w.Header().Reset()
+			w.SetStatus(0)
+			return false
+		}
+		defer f.Close()
+		body = &io.LimitedReader{R: f, N: e.Size}
+	}
+	h := w.Header()
+	h.Add("Via", c.proxy.Via(ex.Request.ProtoMinor))
+	if notModified(ex.Request, h) {
+		for _, name := range [...]string{"Content-Length", "Content-Type", "Content-Encoding", "Content-Range"} {
+			h.Del(name)
+		}
+		w.WriteHeader(304)
+		return true
+	}
+	h.Del("Content-Length")
+	w.SetContentLength(e.Size)
+	w.WriteHeader(e.Status)
+	if body != nil {
+		// A body file: the server's ReadFrom sends it with sendfile.
+		w.ReadFrom(body)
+	}
+	return true
+}
+
+// notModified evaluates the client's own If-None-Match, or failing that
+// If-Modified-Since, against the fields about to be sent (RFC 9110 13.2.2).
+func notModified(req *http1.Request, h *http1.Header) bool {
+	if req.Method != "GET" && req.Method != "HEAD" {
+		return false
+	}
+	if req.Header.Has("If-None-Match") {
+		etag := h.Get("ETag")
+		if len(etag) == 0 {
+			return false
+		}
+		for v := range req.Header.Values("If-None-Match") {
+			for tag := range http1.CommaList(v) {
+				if string(tag) == "*" || weakMatch(tag, etag) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	ims, lm := req.Header.Get("If-Modified-Since"), h.Get("Last-Modified")
+	if len(ims) == 0 || len(lm) == 0 {
+		return false
+	}
+	since, err1 := time.Parse(http1.TimeFormat, string(ims))
+	modified, err2 := time.Parse(http1.TimeFormat, string(lm))
+	return err1 == nil && err2 == nil && !modified.After(since)
+}
+
+// weakMatch is the weak comparison of two entity tags (RFC 9110 8.8.3.2).
+func weakMatch(a, b []byte) bool {
+	trim := func(t []byte) []byte {
+		if len(t) > 2 && t[0] == 'W' && t[1] == '/' {
+			return t[2:]
+		}
+		return t
+	}
+	return string(trim(a)) == string(trim(b))
+}
+
+// conditional turns out into a conditional request for e: the stored
+// validators replace whatever the client sent (its own conditions are
+// answered from the response afterwards, by sendStored).
+func conditional(out *proxy.Outbound, e *cache.Entry) {
+	for _, name := range [...]string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"} {
+		out.Header.Del(name)
+	}
+	if etag := e.Header.Get("ETag"); len(etag) > 0 {
+		out.Header.AddBytes([]byte("If-None-Match"), etag)
+	}
+	if lm := e.Header.Get("Last-Modified"); len(lm) > 0 {
+		out.Header.AddBytes([]byte("If-Modified-Since"), lm)
+	}
+}
+
+// revalidate asks the upstream whether e is still good, and answers the
+// client from e (refreshed) on 304, from the new response otherwise, or
+// from e as it is when the upstream fails and staleIfError allows.
+func (c *Cache) revalidate(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry, staleIfError bool) {
+	c.stats.revalidations.Add(1)
+	w := ex.Response
+	// The decider's view of the stored response was for this request's
+	// lookup; the answer starts afresh.
+	w.Header().Reset()
+	w.SetStatus(0)
+	conditional(out, e)
+	sent := time.Now()
+	resp, err := c.proxy.Fetch(out)
+	if err != nil {
+		if staleIfError && c.serveStale(ex, e) {
+			return
+		}
+		c.proxy.Fail(ex, out, err)
+		return
+	}
+	defer resp.Close()
+	received := time.Now()
+	switch {
+	case resp.Status == 304:
+		c.stats.revalidated.Add(1)
+		c.refresh(ex, key, e, resp.Header, cache.Times{Request: sent, Response: received})
+		return
+	case staleIfError && serverError(resp.Status):
+		if c.serveStale(ex, e) {
+			return
+		}
+	}
+	c.stats.misses.Add(1)
+	c.relay(ex, out, resp, storeSink{key: key, allowed: true}, cache.Times{Request: sent, Response: received})
+}
+
+// serverError is a status stale-if-error covers (RFC 5861 4).
+func serverError(status int) bool {
+	return status == 500 || status == 502 || status == 503 || status == 504
+}
+
+// serveStale answers with e as it is, because its origin failed.
+func (c *Cache) serveStale(ex *http1.Exchange, e *cache.Entry) bool {
+	loadStored(ex.Response, e)
+	if !c.sendStored(ex, e) {
+		return false
+	}
+	c.stats.hits.Add(1)
+	c.stats.staleServed.Add(1)
+	return true
+}
+
+// refresh applies a 304 to e and answers the client with e's body and
+// the refreshed fields.
+func (c *Cache) refresh(ex *http1.Exchange, key string, e *cache.Entry, update *http1.Header, t cache.Times) {
+	e, ok := c.applyNotModified(ex, key, e, update, t)
+	if !ok {
+		return
+	}
+	ex.Response.SetStatus(e.Status)
+	if !c.sendStored(ex, e) {
+		ex.Response.Error(502, "the stored response vanished while it was revalidated")
+	}
+}
+
+// applyNotModified merges a 304's fields into e's (RFC 9111 4.3.4) in
+// ex.Response, where the decider sees them with status 304 and decides
+// whether the stored entry is updated (or, refused, dropped). It returns
+// the entry to serve; ok is false when a failed decision has answered the
+// request.
+func (c *Cache) applyNotModified(ex *http1.Exchange, key string, e *cache.Entry, update *http1.Header, t cache.Times) (_ *cache.Entry, ok bool) {
+	w := ex.Response
+	loadStored(w, e)
+	h := w.Header()
+	for name := range update.All() {
+		h.Del(string(name))
+	}
+	for name, value := range update.All() {
+		if !http1.EqualFold(name, "Content-Length") {
+			h.AddBytes(name, value)
+		}
+	}
+	w.SetStatus(304)
+	d, err := c.decider.CacheStore(ex, times(t, t.Response))
+	switch {
+	case err != nil:
+		return e, c.policyFailed(ex)
+	case !d.Store:
+		c.store.Invalidate(key)
+		return e, true
+	}
+	updated, err := c.store.UpdateHeaders(e, update, t, freshness(d.Lifetime))
+	switch {
+	case err == nil:
+		return updated, true
+	case !errors.Is(err, cache.ErrGone):
+		c.log.Warn("cache: cannot refresh a stored response", "key", key, "err", err.Error())
+	}
+	return e, true
+}
+
+func freshness(l policy.Lifetime) cache.Freshness {
+	return cache.Freshness{Lifetime: l.Fresh, StaleWhileRevalidate: l.StaleWhileRevalidate, StaleIfError: l.StaleIfError}
+}
