@@ -29,7 +29,7 @@ func defaultsIn(dir string) *Config {
 	want := Default()
 	want.Roots[DefaultRoot].Path = filepath.Join(dir, "www")
 	want.Wasm.CacheDir = filepath.Join(dir, "cachedir", "wasm")
-	want.Cache.Dir = filepath.Join(dir, "cachedir", "http")
+	want.Cache.Dir = filepath.Join(dir, "cachedir")
 	return want
 }
 
