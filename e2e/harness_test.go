@@ -78,7 +78,34 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-var servingAddr = regexp.MustCompile(`msg=serving listener=origin addr=(\S+)`)
+var (
+	servingAddr = regexp.MustCompile(`msg=serving listener=origin addr=(\S+)`)
+	proxyAddr   = regexp.MustCompile(`msg=serving listener=proxy addr=(\S+)`)
+)
+
+// withProxy turns on the forward proxy listener of a defaultConfig, on a
+// free port, with more [proxy] keys if given.
+func withProxy(config string, keys ...string) string {
+	table := "[proxy]\nlisten = \"127.0.0.1:0\"\n"
+	for _, k := range keys {
+		table += k + "\n"
+	}
+	return strings.Replace(config, "[proxy]\nlisten = \"\"\n", table, 1)
+}
+
+// proxy returns the forward proxy listener's address, once it serves.
+func (inst *instance) proxy() string {
+	inst.t.Helper()
+	var addr string
+	require.Eventually(inst.t, func() bool {
+		m := proxyAddr.FindStringSubmatch(inst.stderr.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	}, 10*time.Second, 10*time.Millisecond, "no proxy listener:\n%s", inst.stderr.String())
+	return addr
+}
 
 // startServer writes config (a TOML body; "{{root}}" stands for a fresh
 // copy of www/ unless the config names its own root) to a temp dir, starts
@@ -143,6 +170,9 @@ level = "debug"
 
 [log.access]
 path = "off"
+
+[proxy]
+listen = ""
 ` + extra
 }
 

@@ -1,27 +1,34 @@
 package site
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
+	"wasmhttpd/host/caching"
 	"wasmhttpd/host/config"
 	"wasmhttpd/host/http1"
 	"wasmhttpd/host/policy"
+	"wasmhttpd/host/proxy"
 	"wasmhttpd/host/static"
 )
 
-// router serves the routes policies choose (policy.Router): every named
-// root of the configuration, with the origin's own root as the default.
-type router struct {
-	roots map[string]*static.Handler
-	def   *static.Handler
+// targets are what routes lead to, shared by every listener of a site:
+// the named roots, and the proxy (through its cache when there is one).
+type targets struct {
+	roots   map[string]*static.Handler
+	proxy   *proxy.Proxy
+	caching *caching.Cache // nil without a cache
+
+	keepHost, xForwarded bool     // reverse-route options, from [proxy]
+	upstreams            sync.Map // URL → *proxy.Upstream, parsed once
 }
 
-// newRouter opens every root of cfg.
-func newRouter(cfg *config.Config) (*router, error) {
-	r := &router{roots: make(map[string]*static.Handler, len(cfg.Roots))}
+// newTargets opens every root of cfg.
+func newTargets(cfg *config.Config, px *proxy.Proxy) (*targets, error) {
+	t := &targets{roots: make(map[string]*static.Handler, len(cfg.Roots)), proxy: px,
+		keepHost: cfg.Proxy.PreserveHost, xForwarded: cfg.Proxy.XForwarded}
 	for name, root := range cfg.Roots {
 		h, err := static.New(static.Config{
 			Root:            root.Path,
@@ -35,26 +42,75 @@ func newRouter(cfg *config.Config) (*router, error) {
 			MaxBody:         int64(cfg.Limits.MaxBody),
 		})
 		if err != nil {
-			r.close()
+			t.close()
 			return nil, fmt.Errorf("roots.%s: %w", name, err)
 		}
-		r.roots[name] = h
+		t.roots[name] = h
 	}
-	r.def = r.roots[cfg.Origin.Root]
-	return r, nil
+	return t, nil
 }
 
-func (r *router) close() {
-	for _, h := range r.roots {
+func (t *targets) close() {
+	for _, h := range t.roots {
 		h.Close()
 	}
 }
 
+// root returns the named root, which the configuration guarantees.
+func (t *targets) root(name string) http1.Handler { return t.roots[name] }
+
+// upstream parses a route's upstream URL, once.
+func (t *targets) upstream(raw string) (*proxy.Upstream, error) {
+	if up, ok := t.upstreams.Load(raw); ok {
+		return up.(*proxy.Upstream), nil
+	}
+	up, err := proxy.ParseUpstream(raw)
+	if err != nil {
+		return nil, err
+	}
+	up.KeepHost, up.XForwarded = t.keepHost, t.xForwarded
+	t.upstreams.Store(raw, up)
+	return up, nil
+}
+
+// reverse sends ex to up, through the cache when there is one.
+func (t *targets) reverse(ex *http1.Exchange, up *proxy.Upstream) {
+	if t.caching != nil {
+		t.caching.ServeUpstream(ex, up)
+		return
+	}
+	t.proxy.ServeUpstream(ex, up)
+}
+
+// forward sends ex on to its own target: an absolute-form request (or
+// CONNECT) as a forward proxy does, an origin-form one to the server its
+// Host names.
+func (t *targets) forward(ex *http1.Exchange) {
+	if ex.Request.Form == http1.OriginForm {
+		up, err := t.upstream("http://" + string(ex.Request.Host))
+		if err != nil {
+			ex.Response.Error(400, "cannot forward: "+err.Error())
+			return
+		}
+		t.reverse(ex, up)
+		return
+	}
+	if t.caching != nil {
+		t.caching.ServeForward(ex)
+		return
+	}
+	t.proxy.Serve(ex)
+}
+
+// router serves the routes guests choose (policy.Router), and def when
+// they choose none.
+type router struct {
+	*targets
+	def http1.Handler
+}
+
 // Serve implements http1.Handler: the default route.
 func (r *router) Serve(ex *http1.Exchange) { r.def.Serve(ex) }
-
-// errNoProxy refuses proxy routes until a proxy is configured.
-var errNoProxy = errors.New("no proxy is configured for this listener")
 
 // CheckRoute implements policy.Router.
 func (r *router) CheckRoute(rt policy.Route) error {
@@ -72,18 +128,29 @@ func (r *router) CheckRoute(rt policy.Route) error {
 			return fmt.Errorf("path %q under root %s does not start with /", rt.Path, rt.Target)
 		}
 		return nil
-	case policy.RouteUpstream, policy.RouteForward:
-		return errNoProxy
+	case policy.RouteUpstream:
+		_, err := r.upstream(rt.Target)
+		return err
+	case policy.RouteForward:
+		return nil
 	}
 	return fmt.Errorf("unknown route kind %d", rt.Kind)
 }
 
 // ServeRoute implements policy.Router for routes CheckRoute accepted.
 func (r *router) ServeRoute(ex *http1.Exchange, rt policy.Route) {
-	h := r.roots[rt.Target]
-	if rt.Path == "" {
-		h.Serve(ex)
-		return
+	switch rt.Kind {
+	case policy.RouteStatic:
+		h := r.roots[rt.Target]
+		if rt.Path == "" {
+			h.Serve(ex)
+			return
+		}
+		h.ServePath(ex, []byte(rt.Path))
+	case policy.RouteUpstream:
+		up, _ := r.upstream(rt.Target)
+		r.reverse(ex, up)
+	case policy.RouteForward:
+		r.forward(ex)
 	}
-	h.ServePath(ex, []byte(rt.Path))
 }

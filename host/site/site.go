@@ -1,8 +1,8 @@
-// Package site turns a configuration into the handler a listener serves:
-// every named document root, the policy chain, and the router that sends
-// each request where the chain chose. A reload builds a new Site beside
-// the running one, and Live hands requests over between two of them
-// without dropping any.
+// Package site turns a configuration into the handlers the listeners
+// serve: every named document root, the proxy and its cache, the policy
+// chains, and the router that sends each request where a chain chose. A
+// reload builds a new Site beside the running one, and Live hands
+// requests over between two of them without dropping any.
 package site
 
 import (
@@ -10,24 +10,40 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"sync"
 	"sync/atomic"
 
+	"wasmhttpd/host/cache"
+	"wasmhttpd/host/caching"
 	"wasmhttpd/host/config"
 	"wasmhttpd/host/http1"
 	"wasmhttpd/host/policy"
+	"wasmhttpd/host/proxy"
 )
 
-// Site is everything a configuration builds to answer requests: the
-// document roots, the router over them and the policy chain in front.
-// SIGHUP builds a new one beside it; the old one closes when its last
-// request ends.
+// Env is what a Site takes from the process: what outlives a reload.
+type Env struct {
+	Logger *slog.Logger
+	// Store is the proxy's disk cache, opened once per process (it locks
+	// its directory); nil runs the proxy without a cache.
+	Store *cache.Store
+	// ProxyAddrs are the forward proxy listener's addresses: a request
+	// forwarded there would come straight back, so the proxy refuses it.
+	// (The origin listener is a fine upstream: it does not forward.)
+	ProxyAddrs []string
+}
+
+// Site is everything a configuration builds to answer requests.
 type Site struct {
-	handler  http1.Handler
-	routes   *router
+	origin  http1.Handler // the origin listener's: its chain, then its router
+	forward http1.Handler // the forward proxy listener's, likewise
+
+	targets  *targets
+	proxy    *proxy.Proxy
+	caching  *caching.Cache
 	engine   *policy.Engine
-	policies []*policy.Policy
+	policies []*policy.Policy // every policy loaded, for closing
+	loaded   map[string]*policy.Policy
 	stop     context.CancelFunc // ends the module watchers
 
 	refs      atomic.Int64 // requests in flight, plus one while current
@@ -35,66 +51,135 @@ type Site struct {
 	closed    atomic.Bool
 }
 
-// Build opens every root and loads the origin's policy chain, each
-// policy's module watched for swaps.
-func Build(cfg *config.Config, logger *slog.Logger) (*Site, error) {
+// Build opens every root, makes the proxy (with its cache when env has a
+// store and the configuration names a cache policy) and loads the
+// policies, each module watched for swaps.
+func Build(cfg *config.Config, env Env) (*Site, error) {
+	if env.Logger == nil {
+		env.Logger = slog.Default()
+	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Site{stop: stop}
+	s := &Site{stop: stop, loaded: map[string]*policy.Policy{}}
 	s.refs.Store(1)
-	routes, err := newRouter(cfg)
-	if err != nil {
+	if err := s.build(ctx, cfg, env); err != nil {
 		s.close()
 		return nil, err
-	}
-	s.routes, s.handler = routes, routes
-	if err := s.loadPolicies(ctx, cfg, logger); err != nil {
-		s.close()
-		return nil, err
-	}
-	if len(s.policies) > 0 {
-		s.handler = policy.NewChain(s.policies, routes)
 	}
 	return s, nil
 }
 
-func (s *Site) loadPolicies(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
-	if len(cfg.Origin.Policies) == 0 {
-		return nil
+func (s *Site) build(ctx context.Context, cfg *config.Config, env Env) error {
+	s.proxy = proxy.New(proxyConfig(cfg.Proxy, env))
+	var err error
+	if s.targets, err = newTargets(cfg, s.proxy); err != nil {
+		return err
 	}
-	engine, err := policy.NewEngine(ctx, policy.EngineOptions{
-		CacheDir:         cfg.Wasm.CacheDir,
-		MemoryLimitPages: uint32(cfg.Wasm.MemoryLimit / (64 * config.KiB)),
-		Logger:           logger,
-	})
-	if err != nil {
-		return fmt.Errorf("wasm: %w", err)
-	}
-	s.engine = engine
-	for _, name := range cfg.Origin.Policies {
-		pc := cfg.Policies[name]
-		guestConfig := []byte("{}")
-		if pc.Config != nil {
-			if guestConfig, err = json.Marshal(pc.Config); err != nil {
-				return fmt.Errorf("policies.%s.config: %w", name, err)
-			}
+	if cfg.Cache.Policy != "" {
+		decider, err := s.load(ctx, cfg, env.Logger, cfg.Cache.Policy, true)
+		if err != nil {
+			return err
 		}
-		p, err := engine.Load(ctx, policy.Options{
-			Name:        name,
-			Path:        pc.Wasm,
-			Config:      guestConfig,
-			OnError:     policy.FailMode(pc.OnError),
-			PoolSize:    pc.PoolSize,
-			CallTimeout: cfg.Wasm.CallTimeout.Duration,
-			Logger:      logger,
+		if env.Store != nil {
+			s.caching = caching.New(caching.Config{Store: env.Store, Proxy: s.proxy, Decider: decider, Logger: env.Logger})
+			s.targets.caching = s.caching
+		}
+	}
+	if s.origin, err = s.chain(ctx, cfg, env.Logger, cfg.Origin.Policies, s.targets.root(cfg.Origin.Root)); err != nil {
+		return err
+	}
+	s.forward, err = s.chain(ctx, cfg, env.Logger, cfg.Proxy.Policies, http1.HandlerFunc(s.targets.forward))
+	return err
+}
+
+// proxyConfig maps the [proxy] table onto the proxy's configuration.
+func proxyConfig(c config.Proxy, env Env) proxy.Config {
+	return proxy.Config{
+		Name:                  c.Name,
+		ConnectTimeout:        c.ConnectTimeout.Duration,
+		ResponseHeaderTimeout: c.ResponseHeaderTimeout.Duration,
+		ReadTimeout:           c.ReadTimeout.Duration,
+		IdleTimeout:           c.IdleTimeout.Duration,
+		TunnelIdleTimeout:     c.TunnelIdleTimeout.Duration,
+		MaxIdlePerHost:        c.MaxIdlePerHost,
+		MaxConnsPerHost:       c.MaxConnsPerHost,
+		ConnectPorts:          c.ConnectPorts,
+		XForwardedFor:         c.XForwardedFor,
+		SelfAddrs:             env.ProxyAddrs,
+		Logger:                env.Logger,
+	}
+}
+
+// chain puts the named policies in front of def, through a router so
+// that their guests can choose other routes.
+func (s *Site) chain(ctx context.Context, cfg *config.Config, logger *slog.Logger, names []string, def http1.Handler) (http1.Handler, error) {
+	r := &router{targets: s.targets, def: def}
+	if len(names) == 0 {
+		return r, nil
+	}
+	ps := make([]*policy.Policy, 0, len(names))
+	for _, name := range names {
+		p, err := s.load(ctx, cfg, logger, name, false)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return policy.NewChain(ps, r), nil
+}
+
+// load loads policies.NAME once per site (and once more as the cache
+// decider, which must carry the cache hooks), watched for swaps.
+func (s *Site) load(ctx context.Context, cfg *config.Config, logger *slog.Logger, name string, cacheHooks bool) (*policy.Policy, error) {
+	id := name
+	if cacheHooks {
+		id += "\x00cache"
+	}
+	if p := s.loaded[id]; p != nil {
+		return p, nil
+	}
+	if s.engine == nil {
+		engine, err := policy.NewEngine(ctx, policy.EngineOptions{
+			CacheDir:         cfg.Wasm.CacheDir,
+			MemoryLimitPages: uint32(cfg.Wasm.MemoryLimit / (64 * config.KiB)),
+			Logger:           logger,
 		})
 		if err != nil {
-			return fmt.Errorf("policies.%s: %w", name, err)
+			return nil, fmt.Errorf("wasm: %w", err)
 		}
-		s.policies = append(s.policies, p)
-		go p.Watch(ctx, 0)
+		s.engine = engine
 	}
-	return nil
+	pc := cfg.Policies[name]
+	guestConfig := []byte("{}")
+	if pc.Config != nil {
+		var err error
+		if guestConfig, err = json.Marshal(pc.Config); err != nil {
+			return nil, fmt.Errorf("policies.%s.config: %w", name, err)
+		}
+	}
+	p, err := s.engine.Load(ctx, policy.Options{
+		Name:        name,
+		Path:        pc.Wasm,
+		Config:      guestConfig,
+		OnError:     policy.FailMode(pc.OnError),
+		PoolSize:    pc.PoolSize,
+		CallTimeout: cfg.Wasm.CallTimeout.Duration,
+		CacheHooks:  cacheHooks,
+		Logger:      logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("policies.%s: %w", name, err)
+	}
+	s.loaded[id] = p
+	s.policies = append(s.policies, p)
+	go p.Watch(ctx, 0)
+	return p, nil
 }
+
+// Caching returns the site's caching proxy, nil without a cache.
+func (s *Site) Caching() *caching.Cache { return s.caching }
+
+// Policies returns every policy the site loaded.
+func (s *Site) Policies() []*policy.Policy { return s.policies }
 
 func (s *Site) release() {
 	if s.refs.Add(-1) == 0 {
@@ -106,76 +191,20 @@ func (s *Site) close() {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.stop()
+		if s.caching != nil {
+			s.caching.Close()
+		}
 		for _, p := range s.policies {
 			p.Close()
 		}
 		if s.engine != nil {
 			s.engine.Close(context.Background())
 		}
-		if s.routes != nil {
-			s.routes.close()
+		if s.targets != nil {
+			s.targets.close()
+		}
+		if s.proxy != nil {
+			s.proxy.Close()
 		}
 	})
-}
-
-// Live is the handler the server holds: it passes each exchange to the
-// current site, and can change sites between two requests.
-type Live struct {
-	cur atomic.Pointer[Site]
-}
-
-// NewLive returns a Live serving s.
-func NewLive(s *Site) *Live {
-	l := &Live{}
-	l.cur.Store(s)
-	return l
-}
-
-// Serve implements http1.Handler.
-func (l *Live) Serve(ex *http1.Exchange) {
-	s := l.acquire()
-	defer s.release()
-	s.handler.Serve(ex)
-}
-
-// acquire takes a reference on the current site. A site replaced between
-// the load and the increment may already be closing, so the reference is
-// kept only if the site is still current afterwards.
-func (l *Live) acquire() *Site {
-	for {
-		s := l.cur.Load()
-		s.refs.Add(1)
-		if l.cur.Load() == s {
-			return s
-		}
-		s.release()
-	}
-}
-
-// Swap makes next current; the old site closes after its last request.
-func (l *Live) Swap(next *Site) {
-	l.cur.Swap(next).release()
-}
-
-// Close retires the current site.
-func (l *Live) Close() { l.cur.Load().release() }
-
-// RestartOnly names the settings a reload cannot apply to a running
-// server: they shape its listener and connections.
-func RestartOnly(old, next *config.Config) []string {
-	var keys []string
-	for _, c := range []struct {
-		key       string
-		old, next any
-	}{
-		{"origin.listen", old.Origin.Listen, next.Origin.Listen},
-		{"limits", old.Limits, next.Limits},
-		{"timeouts", old.Timeouts, next.Timeouts},
-		{"log", old.Log, next.Log},
-	} {
-		if !reflect.DeepEqual(c.old, c.next) {
-			keys = append(keys, c.key)
-		}
-	}
-	return keys
 }

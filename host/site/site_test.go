@@ -1,7 +1,6 @@
 package site
 
 import (
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -16,7 +15,7 @@ func testSite(t *testing.T) *Site {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Roots[config.DefaultRoot].Path = t.TempDir()
-	s, err := Build(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := Build(cfg, Env{Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	return s
 }

@@ -17,10 +17,12 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"wasmhttpd/host/admin"
+	"wasmhttpd/host/cache"
 	"wasmhttpd/host/config"
 	"wasmhttpd/host/http1"
 	"wasmhttpd/host/server"
@@ -72,15 +74,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	logger := newLogger(cfg.Log, stderr)
-
-	first, err := site.Build(cfg, logger)
-	if err != nil {
-		fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
-		return exitConfig
-	}
-	live := site.NewLive(first)
-	defer live.Close()
 	if *check {
+		// Everything but the listeners and the cache's store, which
+		// belong to the server that may be running.
+		s, err := site.Build(cfg, site.Env{Logger: logger})
+		if err != nil {
+			fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
+			return exitConfig
+		}
+		site.NewLive(s).Close()
 		fmt.Fprintf(stdout, "%s: configuration ok\n", *configPath)
 		return 0
 	}
@@ -99,29 +101,94 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer accessLog.Close()
 
-	ln, err := net.Listen("tcp", cfg.Origin.Listen)
+	listeners, err := listen(cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "wasmhttpd: origin.listen: %v\n", err)
+		fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
 		return exitRuntime
 	}
-	srv := server.New(serverConfig(cfg, "origin", live, logger, accessLog.Observe))
-	logger.Info("serving", "listener", "origin", "addr", ln.Addr().String(),
-		"root", cfg.Roots[cfg.Origin.Root].Path, "version", version)
+	env := site.Env{Logger: logger}
+	for _, l := range listeners {
+		if l.name == "proxy" {
+			env.ProxyAddrs = append(env.ProxyAddrs, l.ln.Addr().String())
+		}
+	}
+	if cfg.Cache.Policy != "" {
+		store, err := cache.Open(cfg.Cache.Dir, cache.Options{
+			MaxSize:       int64(cfg.Cache.MaxSize),
+			MaxEntries:    cfg.Cache.MaxEntries,
+			MaxObjectSize: int64(cfg.Cache.MaxObjectSize),
+			Logger:        logger,
+		})
+		if err != nil {
+			fmt.Fprintf(stderr, "wasmhttpd: cache.dir: %v\n", err)
+			return exitRuntime
+		}
+		defer store.Close()
+		env.Store = store
+		st := store.Stats()
+		logger.Info("cache opened", "dir", cfg.Cache.Dir, "entries", st.Entries, "bytes", st.Bytes)
+	}
 
-	reload := func() { reloadSite(*configPath, overrides, cfg, live, logger) }
-	return serveUntilSignal(srv, ln, cfg.Timeouts.Shutdown.Duration, reload, logger)
+	first, err := site.Build(cfg, env)
+	if err != nil {
+		fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
+		return exitConfig
+	}
+	live := site.NewLive(first)
+	defer live.Close()
+	for _, l := range listeners {
+		h := live.Origin()
+		if l.name == "proxy" {
+			h = live.Forward()
+		}
+		l.srv = server.New(serverConfig(cfg, l.name, h, logger, accessLog.Observe))
+		logger.Info("serving", "listener", l.name, "addr", l.ln.Addr().String(), "version", version)
+	}
+
+	reload := func() { reloadSite(*configPath, overrides, cfg, live, env, logger) }
+	return serveUntilSignal(listeners, cfg.Timeouts.Shutdown.Duration, reload, logger)
+}
+
+// listener is one of the server's listening sockets and what serves it.
+type listener struct {
+	name string // "origin" or "proxy", as the logs and the access log say
+	ln   net.Listener
+	srv  *server.Server
+}
+
+// listen opens the origin's listener and, when configured, the forward
+// proxy's.
+func listen(cfg *config.Config) ([]*listener, error) {
+	var ls []*listener
+	for _, l := range []struct{ name, key, addr string }{
+		{"origin", "origin.listen", cfg.Origin.Listen},
+		{"proxy", "proxy.listen", cfg.Proxy.Listen},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			for _, open := range ls {
+				open.ln.Close()
+			}
+			return nil, fmt.Errorf("%s: %w", l.key, err)
+		}
+		ls = append(ls, &listener{name: l.name, ln: ln})
+	}
+	return ls, nil
 }
 
 // reloadSite rebuilds the site from the config file on SIGHUP. A config
 // that does not load, or a site that does not build, is logged and the
 // running one kept.
-func reloadSite(path string, overrides config.Overrides, running *config.Config, live *site.Live, logger *slog.Logger) {
+func reloadSite(path string, overrides config.Overrides, running *config.Config, live *site.Live, env site.Env, logger *slog.Logger) {
 	cfg, err := config.LoadWith(path, overrides)
 	if err != nil {
 		logger.Error("reload rejected; keeping the running configuration", "err", err)
 		return
 	}
-	next, err := site.Build(cfg, logger)
+	next, err := site.Build(cfg, env)
 	if err != nil {
 		logger.Error("reload rejected; keeping the running configuration", "err", err)
 		return
@@ -133,37 +200,56 @@ func reloadSite(path string, overrides config.Overrides, running *config.Config,
 	logger.Info("configuration reloaded", "root", cfg.Roots[cfg.Origin.Root].Path, "policies", cfg.Origin.Policies)
 }
 
-// serveUntilSignal serves until INT or TERM, then drains within grace;
-// HUP calls reload.
-func serveUntilSignal(srv *server.Server, ln net.Listener, grace time.Duration, reload func(), logger *slog.Logger) int {
+// serveUntilSignal serves every listener until INT or TERM, then drains
+// them all within grace; HUP calls reload. A listener that fails stops
+// the others.
+func serveUntilSignal(listeners []*listener, grace time.Duration, reload func(), logger *slog.Logger) int {
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(signals)
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	for {
+	type failure struct {
+		name string
+		err  error
+	}
+	failed := make(chan failure, len(listeners))
+	var running sync.WaitGroup
+	for _, l := range listeners {
+		running.Go(func() {
+			if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, server.ErrServerClosed) {
+				failed <- failure{l.name, err}
+			}
+		})
+	}
+	code := -1
+	for code < 0 {
 		select {
-		case err := <-served:
-			logger.Error("listener failed", "err", err)
-			return exitRuntime
+		case f := <-failed:
+			logger.Error("listener failed", "listener", f.name, "err", f.err)
+			code, grace = exitRuntime, 0
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
 				reload()
 				continue
 			}
 			logger.Info("shutting down", "signal", sig.String(), "grace", grace)
-			ctx, cancel := context.WithTimeout(context.Background(), grace)
-			err := srv.Shutdown(ctx)
-			cancel()
-			<-served
-			if err != nil {
-				logger.Warn("grace period over; remaining connections closed", "err", err)
-			}
-			logger.Info("stopped")
-			return 0
+			code = 0
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	var drained sync.WaitGroup
+	for _, l := range listeners {
+		drained.Go(func() {
+			if err := l.srv.Shutdown(ctx); err != nil {
+				logger.Warn("grace period over; remaining connections closed", "listener", l.name, "err", err)
+			}
+		})
+	}
+	drained.Wait()
+	running.Wait()
+	logger.Info("stopped")
+	return code
 }
 
 func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
