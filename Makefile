@@ -52,6 +52,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReadRequest -fuzztime $(FUZZTIME) ./host/http1
 	$(GO) test -run '^$$' -fuzz 'FuzzResolve$$' -fuzztime $(FUZZTIME) ./host/static
 	$(GO) test -run '^$$' -fuzz 'FuzzServePath$$' -fuzztime $(FUZZTIME) ./host/static
+	$(GO) test -run '^$$' -fuzz FuzzReadResponse -fuzztime $(FUZZTIME) ./host/http1
+	$(GO) test -run '^$$' -fuzz 'FuzzDecodeMeta$$' -fuzztime $(FUZZTIME) ./host/cache
+	$(GO) test -run '^$$' -fuzz 'FuzzDecodePayload$$' -fuzztime $(FUZZTIME) ./host/cache
 
 bench: build
 	bench/run.sh
