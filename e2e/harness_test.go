@@ -238,6 +238,12 @@ var client = &http.Client{
 // get fetches a URL with optional request headers given as name, value pairs.
 func get(t *testing.T, method, url string, body io.Reader, headers ...string) (*http.Response, string) {
 	t.Helper()
+	return fetch(t, client, method, url, body, headers...)
+}
+
+// fetch is get with a client of the caller's.
+func fetch(t *testing.T, client *http.Client, method, url string, body io.Reader, headers ...string) (*http.Response, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	require.NoError(t, err)
 	for i := 0; i+1 < len(headers); i += 2 {

@@ -56,14 +56,10 @@ func viaProxy(addr string, tlsConfig *tls.Config) *http.Client {
 	return &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(u), TLSClientConfig: tlsConfig, DisableKeepAlives: true}}
 }
 
+// getVia GETs url with c.
 func getVia(t *testing.T, c *http.Client, url string) (*http.Response, string) {
 	t.Helper()
-	resp, err := c.Get(url)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp, string(body)
+	return fetch(t, c, "GET", url, nil)
 }
 
 // TestCachingForwardProxy: a miss is stored, the next request is a hit
@@ -112,12 +108,7 @@ func TestCachingTheProjectsOwnOrigin(t *testing.T) {
 	assert.Equal(t, first, second)
 	assert.Contains(t, resp.Header.Get("Cache-Status"), "hit")
 
-	req, _ := http.NewRequest("GET", inst.url("/new.html"), nil)
-	req.Header.Set("Cache-Control", "no-cache")
-	r, err := client.Do(req)
-	require.NoError(t, err)
-	io.Copy(io.Discard, r.Body)
-	r.Body.Close()
+	r, _ := fetch(t, client, "GET", inst.url("/new.html"), nil, "Cache-Control", "no-cache")
 	assert.Equal(t, 200, r.StatusCode)
 	assert.Contains(t, r.Header.Get("Cache-Status"), "fwd=stale; fwd-status=304", "no-cache revalidated against the origin")
 }
