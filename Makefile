@@ -18,7 +18,7 @@ build: policies
 # otherwise, so a machine with only Go builds everything.
 TINYGO   ?= $(shell command -v tinygo 2>/dev/null)
 POLICIES := $(patsubst policies/%/main.go,policies/%.wasm,$(wildcard policies/*/main.go))
-GUEST_SRC := $(wildcard guest/*.go)
+GUEST_SRC := $(shell find guest -name '*.go' ! -name '*_test.go')
 
 policies: $(POLICIES)
 

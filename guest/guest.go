@@ -14,6 +14,16 @@
 // //go:wasmimport functions. Everywhere else there is no host: all policy
 // logic talks to the Host interface, so tests drive it with a fake
 // (package guesttest) as ordinary Go.
+//
+// # Strings live for one call
+//
+// The strings the SDK returns — Method, URI, Path, header names and
+// values, ProtocolVersion, SourceAddr — are valid until the call into the
+// module (HandleRequest, HandleResponse, a cache hook) returns: they live
+// in an arena that the next call reuses, because a heap allocation costs
+// a standard-Go guest about as much as the call itself. A policy that
+// keeps one longer (in a map, a field) copies it with strings.Clone.
+// Config's bytes are always a copy.
 package guest
 
 import "encoding/json"
@@ -142,10 +152,17 @@ func EnableFeatures(f Features) Features {
 	return host.EnableFeatures(f)
 }
 
+// BeginCall starts a call into the module: the strings the SDK returned
+// during the previous call are released (see the package documentation).
+// The export wrappers call it first thing; a package that adds exports of
+// its own, such as guest/cache, does too.
+func BeginCall() { beginCall() }
+
 // DispatchRequest runs the registered handler's request phase against h
 // and returns the handle_request result: reqCtx in the high 32 bits, next
 // in the low bit. The wasm export calls it; so do fake hosts.
 func DispatchRequest(h Host) uint64 {
+	beginCall()
 	if handler == nil {
 		return 1
 	}
@@ -159,6 +176,7 @@ func DispatchRequest(h Host) uint64 {
 
 // DispatchResponse runs the registered handler's response phase against h.
 func DispatchResponse(h Host, reqCtx uint32, isError bool) {
+	beginCall()
 	if handler != nil {
 		handler.HandleResponse(reqCtx, Request{h}, Response{h}, isError)
 	}

@@ -100,6 +100,54 @@ func handleResponse(reqCtx uint32, isError uint32) {
 // seen and stays, sparing an allocation per call.
 var scratch = make([]byte, 2048)
 
+// The strings the imports return live in an arena that every call into
+// the module starts afresh (BeginCall), because a heap allocation costs a
+// standard-Go guest about a microsecond — as much as the call itself —
+// and a policy reads a few strings a request. The arena grows by
+// replacement, never in place, so a string handed out earlier in a call
+// stays valid to its end; what outlives the call must be copied.
+var (
+	arena       = make([]byte, 0, 4096)
+	stringArena = make([]string, 0, 64)
+)
+
+func beginCall() {
+	arena, stringArena = arena[:0], stringArena[:0]
+}
+
+// keep returns b as a string in the arena.
+func keep(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if cap(arena)-len(arena) < len(b) {
+		arena = make([]byte, 0, max(2*cap(arena), len(b)+4096))
+	}
+	start := len(arena)
+	arena = append(arena, b...)
+	return unsafe.String(&arena[start], len(b))
+}
+
+// keepList returns the strings of count NUL-terminated values in b as a
+// slice of the string arena, capped so that a caller's append copies.
+func keepList(b []byte, count uint32) []string {
+	if cap(stringArena)-len(stringArena) < int(count) {
+		stringArena = make([]string, 0, max(2*cap(stringArena), int(count)+64))
+	}
+	start := len(stringArena)
+	from := 0
+	for i, c := range b {
+		if c == 0 {
+			stringArena = append(stringArena, keep(b[from:i]))
+			from = i + 1
+		}
+	}
+	return stringArena[start:len(stringArena):len(stringArena)]
+}
+
+// methods are the methods returned without copying.
+var methods = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "PURGE"}
+
 // ptr returns the address of b's first byte (nil for an empty slice, which
 // the host never dereferences with a zero length).
 func ptr(b []byte) unsafe.Pointer {
@@ -136,20 +184,7 @@ func getBytes(get func(unsafe.Pointer, uint32) uint32) []byte {
 }
 
 func getString(get func(unsafe.Pointer, uint32) uint32) string {
-	return string(getBytes(get))
-}
-
-// splitNUL splits count NUL-terminated strings.
-func splitNUL(b []byte, count uint32) []string {
-	out := make([]string, 0, count)
-	start := 0
-	for i, c := range b {
-		if c == 0 {
-			out = append(out, string(b[start:i]))
-			start = i + 1
-		}
-	}
-	return out
+	return keep(getBytes(get))
 }
 
 // EnableFeatures implements Host.
@@ -168,7 +203,15 @@ func (imports) LogEnabled(l LogLevel) bool { return logEnabled(int32(l)) == 1 }
 func (imports) Log(l LogLevel, msg string) { logMessage(int32(l), strPtr(msg), uint32(len(msg))) }
 
 // Method implements Host.
-func (imports) Method() string { return getString(getMethod) }
+func (imports) Method() string {
+	b := getBytes(getMethod)
+	for _, m := range methods {
+		if string(b) == m {
+			return m
+		}
+	}
+	return keep(b)
+}
 
 // SetMethod implements Host.
 func (imports) SetMethod(m string) { setMethod(strPtr(m), uint32(len(m))) }
@@ -189,7 +232,7 @@ func (imports) HeaderNames(kind HeaderKind) []string {
 		grow(n)
 		r = getHeaderNames(uint32(kind), ptr(scratch), uint32(len(scratch)))
 	}
-	return splitNUL(scratch[:uint32(r)], uint32(r>>32))
+	return keepList(scratch[:uint32(r)], uint32(r>>32))
 }
 
 // HeaderValues implements Host.
@@ -202,7 +245,7 @@ func (imports) HeaderValues(kind HeaderKind, name string) []string {
 	if r>>32 == 0 {
 		return nil
 	}
-	return splitNUL(scratch[:uint32(r)], uint32(r>>32))
+	return keepList(scratch[:uint32(r)], uint32(r>>32))
 }
 
 // SetHeaderValue implements Host.

@@ -93,6 +93,7 @@ func SetLifetime(fresh, staleWhileRevalidate, staleIfError time.Duration) {
 // DispatchRequest runs the handler's Request against h and returns the
 // cache_request result. The wasm export calls it; so do fake hosts.
 func DispatchRequest(h guest.Host) uint32 {
+	guest.BeginCall()
 	if handler == nil {
 		return 0
 	}
@@ -103,6 +104,7 @@ func DispatchRequest(h guest.Host) uint32 {
 // DispatchLookup runs the handler's Lookup and returns the cache_lookup
 // result. Without a handler nothing is served from the cache.
 func DispatchLookup(h guest.Host, t Times) uint32 {
+	guest.BeginCall()
 	if handler == nil {
 		return uint32(Miss)
 	}
@@ -118,6 +120,7 @@ func DispatchLookup(h guest.Host, t Times) uint32 {
 // DispatchStore runs the handler's Store and returns the cache_store
 // result.
 func DispatchStore(h guest.Host, t Times) uint32 {
+	guest.BeginCall()
 	if handler == nil {
 		return 0
 	}
