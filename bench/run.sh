@@ -90,8 +90,8 @@ add_row 100k-cache-hit "100k proxy cache hit" "cache wasmhttpd"
 # The probes: measurements that are not wrk rows, run after them. A probe
 # is a function probe_<name> that prints its report lines, plus the servers
 # it needs.
-ALL_PROBES=(policy-swap swap-memory)
-declare -A PROBE_SERVERS=([policy-swap]=chain [swap-memory]="")
+ALL_PROBES=(policy-swap swap-memory cache-sendfile)
+declare -A PROBE_SERVERS=([policy-swap]=chain [swap-memory]="" [cache-sendfile]=cache)
 
 # The targets, checked after the table when their row ran: "VALUE OP LIMIT
 # LABEL", where VALUE is ratio/ROW, rps/ROW/SERVER (req/s), cpu/ROW/SERVER
@@ -577,6 +577,36 @@ probe_swap-memory() {
 	figures=$(grep -o 'swap memory: .*' <<<"$out") || figures="no figures; go test said:
 $(tail -n 20 <<<"$out")"
 	printf '%s  %s\n' "$verdict" "$figures"
+}
+
+# probe_cache-sendfile: the system calls of 100k cache hits, counted by
+# strace (which slows the server a lot, hence a probe and not a row): every
+# hit should be one write (the head) and one sendfile (the stored body).
+probe_cache-sendfile() {
+	local out reqs strace_pid
+	if ! command -v strace >/dev/null; then
+		echo "cache sendfile: skipped, strace is not installed"
+		return 0
+	fi
+	strace -f -c -e trace=sendfile,write,read,pread64 -o "$TMP/strace.txt" -p "${SERVER_PID[cache]}" 2>/dev/null &
+	strace_pid=$!
+	sleep 1 # attaching to every thread
+	out=$(DUR=2s VIA=${SERVER_PROXY[cache]} row_100k-cache-hit "${SERVER_URL[cache]}")
+	kill -INT "$strace_pid"
+	wait "$strace_pid" || true
+	reqs=$(awk '/ requests in / {print $1; exit}' <<<"$out")
+	if [[ ! ${reqs:-0} -gt 0 ]]; then
+		printf 'cache sendfile: no responses under strace; wrk said:\n%s\n' "$out"
+		return 0
+	fi
+	# strace -c: "% time  seconds  usecs/call  calls  [errors]  syscall";
+	# failed calls (EAGAIN on a full socket) are retried, so count successes.
+	awk -v n="$reqs" '
+		$NF ~ /^(sendfile|write|read|pread64)$/ && $1 ~ /^[0-9.]+$/ {
+			errs = (NF == 6) ? $5 : 0; ok[$NF] = $4 - errs }
+		END {
+			printf "cache sendfile (strace -c, 100k hits, 2s): %d responses; per response: %.2f sendfile, %.2f write, %.2f read, %.2f pread64\n",
+				n, ok["sendfile"] / n, ok["write"] / n, ok["read"] / n, ok["pread64"] / n }' "$TMP/strace.txt"
 }
 
 # ---------------------------------------------------------------- report
