@@ -216,8 +216,9 @@ policy_tables() {
 
 # wait_listening NAME PID PORT: block until the server accepts connections,
 # failing early if it died (a bad config, a port taken) instead of hanging.
-# The wait is long because a policy chain compiles its modules (cold, on one
-# core) before the server listens.
+# The wait is long for a server that compiles its policies before it opens
+# its socket; wasmhttpd opens it first, and send_request waits out the
+# compiles instead.
 wait_listening() {
 	local name=$1 pid=$2 port=$3 i
 	for ((i = 0; i < 600; i++)); do
@@ -235,6 +236,9 @@ $(tail -n 20 "$TMP/$name.log" 2>/dev/null)"
 # SERVER_URL[NAME]PATH (in absolute form through its proxy, if it is one),
 # printing the response head, CRs removed. The whole response is read (a
 # proxy may stop storing a body its client did not take) into $TMP/reply.
+# wasmhttpd listens before it builds its site, so the first request may wait
+# in the kernel's backlog while the policies compile (seconds each, cold, on
+# one busy core): hence as long a wait as wait_listening's.
 send_request() {
 	local name=$1 method=$2 path=$3 url=${SERVER_URL[$1]} hostport target connect
 	hostport=${url#http://}
@@ -245,7 +249,7 @@ send_request() {
 	(
 		exec 3<>"/dev/tcp/${connect%:*}/${connect#*:}"
 		printf '%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$method" "$target" "$hostport" >&3
-		timeout 5 cat <&3 >"$TMP/reply"
+		timeout 30 cat <&3 >"$TMP/reply"
 	) 2>/dev/null || true
 	sed -n '/^\r$/q; s/\r$//; p' "$TMP/reply"
 }
@@ -258,7 +262,8 @@ check_serves() {
 	reply=$(send_request "$name" HEAD "$path")
 	if ! grep -q '^HTTP/1\.1 200' <<<"$reply" || ! grep -qi "^content-length: $size\$" <<<"$reply"; then
 		die "$name does not serve $path as 200 with $size bytes; it answered:
-$reply"
+$reply
+(its log's end: $(tail -n 5 "$TMP/$name.log"))"
 	fi
 	if [[ -n $field ]] && ! tr 'A-Z' 'a-z' <<<"$reply" | grep -q "$field"; then
 		die "$name answered HEAD $path without a field matching '$field'; it answered:
