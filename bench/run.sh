@@ -609,7 +609,7 @@ probe_cache-sendfile() {
 	wait "$strace_pid" || true
 	timeouts=$(sed -n "$((LOG_CHECKED[cache] + 1)),\$p" "$log" | grep -c 'msg="policy failed".*timeout') || true
 	if ((timeouts > 0)); then
-		echo "cache sendfile: $timeouts guest calls timed out under strace (its stops outlast the 50 ms call deadline)"
+		echo "cache sendfile: guest calls timed out under strace: $timeouts (its stops outlast the 50 ms call deadline)"
 	fi
 	reqs=$(awk '/ requests in / {print $1; exit}' <<<"$out")
 	if [[ ! ${reqs:-0} -gt 0 ]]; then
