@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh — compare wasmhttpd with a net/http file server (bench/refserver),
-# and wasmhttpd behind a policy chain with the same binary without one, on the
-# same files, under the same load, on the same CPU; then time policy swaps and
-# check memory across swaps.
+# wasmhttpd behind a policy chain with the same binary without one, and
+# wasmhttpd's caching forward proxy serving hits with the origin it caches, on
+# the same files, under the same load, on the same CPU; then time policy swaps
+# and check memory across swaps.
 #
 # Usage (from the repo root, after `make` built bin/wasmhttpd and policies/*.wasm):
 #   bench/run.sh                 # or: make bench
@@ -19,7 +20,8 @@
 #   SWAPS     timed swaps of the policy-swap probe (default 20)
 #
 # Each server is pinned to CPU 0 and wrk to CPU 1, so the server never shares
-# a core with the load generator and its CPU time is its own. The report is
+# a core with the load generator and its CPU time is its own (a proxy's origin
+# is on CPU 0 too, idle while the proxy serves hits). The report is
 # printed and saved to bench/results/latest.txt. The script always exits 0 once
 # the measurements ran: it is a report, not a gate.
 set -euo pipefail
@@ -40,9 +42,18 @@ LOGS=bench/results     # and each server's log, NAME.log
 # start_<name> PORT starts one (see "Servers" below); SERVER_EXPECT is a
 # response field the check request must carry, proof that the server is the
 # one meant. Only the servers the chosen rows and probes need are started.
-declare -A SERVER_SHORT=([wasmhttpd]=wh [ref]=ref [chain]=chain)
-declare -A SERVER_EXPECT=([chain]='^set-cookie: session=')
-declare -A SERVER_PID=() SERVER_URL=()
+declare -A SERVER_SHORT=([wasmhttpd]=wh [ref]=ref [chain]=chain [cache]=cache)
+declare -A SERVER_EXPECT=([chain]='^set-cookie: session=' [cache]='^cache-status: ')
+# SERVER_URL is the base of the URLs a row fetches. A proxy's is the URL of
+# the server it fronts (SERVER_FRONTS, started before it and needed with it);
+# SERVER_PROXY is then the proxy's own host:port, which the requests go to in
+# absolute form (see wrk_run and send_request).
+declare -A SERVER_FRONTS=([cache]=wasmhttpd)
+declare -A SERVER_PID=() SERVER_URL=() SERVER_PROXY=()
+# The order servers start in: a proxy after the origin it fronts.
+SERVER_ORDER=(wasmhttpd ref chain cache)
+# SERVER_PORTS: how many ports start_NAME is given, if more than one.
+declare -A SERVER_PORTS=([cache]=2)
 # SERVER_CALLS: for a server with policies, the guest calls of a request all
 # of them pass on, "HANDLE_REQUEST HANDLE_RESPONSE" (from bench/guestcalls).
 declare -A SERVER_CALLS=()
@@ -73,21 +84,27 @@ add_row 10m-keepalive "10m keep-alive" "wasmhttpd ref"
 add_row 1k-close "1k conn/request" "wasmhttpd ref"
 add_row 1k-chain "1k policy chain" "chain wasmhttpd"
 add_row 1k-chain-nocookie "1k chain, no cookie" "chain wasmhttpd"
+add_row 1k-cache-hit "1k proxy cache hit" "cache wasmhttpd"
+add_row 100k-cache-hit "100k proxy cache hit" "cache wasmhttpd"
 
 # The probes: measurements that are not wrk rows, run after them. A probe
 # is a function probe_<name> that prints its report lines, plus the servers
 # it needs.
-ALL_PROBES=(policy-swap swap-memory)
-declare -A PROBE_SERVERS=([policy-swap]=chain [swap-memory]="")
+ALL_PROBES=(policy-swap swap-memory cache-sendfile)
+declare -A PROBE_SERVERS=([policy-swap]=chain [swap-memory]="" [cache-sendfile]=cache)
 
 # The targets, checked after the table when their row ran: "VALUE OP LIMIT
-# LABEL", where VALUE is ratio/ROW, cpu/ROW/SERVER (µs per request) or
-# percall/ROW (µs per guest call).
+# LABEL", where VALUE is ratio/ROW, rps/ROW/SERVER (req/s), cpu/ROW/SERVER
+# (µs per request) or percall/ROW (µs per guest call).
+# The 100k cache hit's absolute target is 6× the ~4.8k req/s Squid serves
+# such hits at on this kind of machine.
 TARGETS=(
 	"ratio/1k-keepalive >= 2.0 req/s ratio wasmhttpd/ref"
 	"cpu/1k-keepalive/wasmhttpd <= 12 wasmhttpd CPU µs/req"
 	"ratio/1k-chain >= 0.85 req/s ratio chain/no policy"
 	"percall/1k-chain <= 0.5 CPU µs per guest call"
+	"ratio/1k-cache-hit >= 0.90 req/s ratio cache hit/origin"
+	"rps/100k-cache-hit/cache >= 28800 cache hits req/s"
 )
 
 die() {
@@ -112,11 +129,16 @@ ensure_tools() {
 	command -v go >/dev/null || die "go not found; it builds bench/refserver"
 	[[ -x $WASMHTTPD ]] || die "$WASMHTTPD not found; run 'make' first"
 	local name ncpu
+	local -a modules=()
 	if [[ -n ${NEEDED[chain]:-} ]]; then
-		for name in "${CHAIN_POLICIES[@]}"; do
-			[[ -f policies/$name.wasm ]] || die "policies/$name.wasm not found; run 'make' first"
-		done
+		modules+=("${CHAIN_POLICIES[@]}")
 	fi
+	if [[ -n ${NEEDED[cache]:-} ]]; then
+		modules+=(cache)
+	fi
+	for name in "${modules[@]}"; do
+		[[ -f policies/$name.wasm ]] || die "policies/$name.wasm not found; run 'make' first"
+	done
 	ncpu=$(getconf _NPROCESSORS_ONLN)
 	((ncpu >= 2)) || die "needs at least 2 CPUs (server on CPU 0, wrk on CPU 1); this machine has $ncpu"
 }
@@ -125,41 +147,78 @@ ensure_tools() {
 
 # make_fixtures DIR: the files every row fetches. Random bytes, so neither
 # server is tempted to compress them and the sizes on the wire are exact.
+# They are dated a day back: the origin sends no Cache-Control, so the cache
+# policy's freshness is the heuristic one, 10% of the Last-Modified age; for
+# a file written a second ago that is a tenth of a second, after which every
+# "hit" would be a revalidation with the origin. A day old, they stay fresh
+# for 2.4 hours.
 make_fixtures() {
 	local dir=$1
 	head -c 1024 /dev/urandom >"$dir/1k.bin"
 	head -c $((100 * 1024)) /dev/urandom >"$dir/100k.bin"
 	head -c $((10 * 1024 * 1024)) /dev/urandom >"$dir/10m.bin"
+	touch -d '1 day ago' "$dir"/*.bin
 }
 
 # write_config FILE PORT ROOT [POLICY...]: a wasmhttpd config that serves
-# ROOT with nothing extra — no listings, no compression, no access log — so
-# that it does the same work as the reference file server; with POLICYs, the
-# same config with that chain in front, each module from $TMP/policies with
-# its default configuration, compiled into a cache under $TMP.
+# ROOT with nothing extra — no listings, no compression, no access log, no
+# forward proxy (on by default, on a fixed port) — so that it does the same
+# work as the reference file server; with POLICYs, the same config with that
+# chain in front.
 write_config() {
-	local file=$1 port=$2 root=$3 name
-	shift 3
+	local file=$1
+	shift
 	{
-		printf '[origin]\nlisten = "127.0.0.1:%s"\nroot = "bench"\n' "$port"
-		if (($# > 0)); then
-			printf 'policies = [%s]\n' "$(printf '"%s", ' "$@" | sed 's/, $//')"
-		fi
-		printf '\n[roots.bench]\npath = "%s"\nlisting = false\ncompress = false\n' "$root"
-		printf '\n[log.access]\npath = "off"\n'
-		if (($# > 0)); then
-			printf '\n[wasm]\ncache_dir = "%s"\n' "$TMP/wasmcache"
-		fi
-		for name in "$@"; do
-			printf '\n[policies.%s]\nwasm = "%s"\n' "$name" "$TMP/policies/$name.wasm"
-		done
+		origin_tables "$@"
+		printf '\n[proxy]\nlisten = ""\n'
+		policy_tables "${@:3}"
 	} >"$file"
+}
+
+# write_cache_config FILE PORT PROXYPORT ROOT: write_config's origin on PORT
+# (which the rows do not use), plus the forward proxy on PROXYPORT with its
+# disk cache under $TMP, decided by the standard cache policy.
+write_cache_config() {
+	local file=$1 port=$2 proxyport=$3 root=$4
+	{
+		origin_tables "$port" "$root"
+		printf '\n[proxy]\nlisten = "127.0.0.1:%s"\n' "$proxyport"
+		printf '\n[cache]\npolicy = "cache"\ndir = "%s"\n' "$TMP/cache"
+		policy_tables cache
+	} >"$file"
+}
+
+# origin_tables PORT ROOT [POLICY...]: the origin listener on PORT serving
+# ROOT, with no listings, no compression and no access log, behind the
+# chain of POLICYs if any.
+origin_tables() {
+	local port=$1 root=$2
+	shift 2
+	printf '[origin]\nlisten = "127.0.0.1:%s"\nroot = "bench"\n' "$port"
+	if (($# > 0)); then
+		printf 'policies = [%s]\n' "$(printf '"%s", ' "$@" | sed 's/, $//')"
+	fi
+	printf '\n[roots.bench]\npath = "%s"\nlisting = false\ncompress = false\n' "$root"
+	printf '\n[log.access]\npath = "off"\n'
+}
+
+# policy_tables [POLICY...]: a [policies.NAME] table for each POLICY, its
+# module from $TMP/policies with its default configuration, compiled into a
+# cache under $TMP.
+policy_tables() {
+	local name
+	(($# > 0)) || return 0
+	printf '\n[wasm]\ncache_dir = "%s"\n' "$TMP/wasmcache"
+	for name in "$@"; do
+		printf '\n[policies.%s]\nwasm = "%s"\n' "$name" "$TMP/policies/$name.wasm"
+	done
 }
 
 # wait_listening NAME PID PORT: block until the server accepts connections,
 # failing early if it died (a bad config, a port taken) instead of hanging.
-# The wait is long because a policy chain compiles its modules (cold, on one
-# core) before the server listens.
+# The wait is long for a server that compiles its policies before it opens
+# its socket; wasmhttpd opens it first, and send_request waits out the
+# compiles instead.
 wait_listening() {
 	local name=$1 pid=$2 port=$3 i
 	for ((i = 0; i < 600; i++)); do
@@ -173,23 +232,38 @@ $(tail -n 20 "$TMP/$name.log" 2>/dev/null)"
 	die "$name did not listen on port $port within 30s"
 }
 
-# check_serves NAME URL SIZE [FIELD]: one HEAD request by hand, so a server
+# send_request NAME METHOD PATH: one request by hand to server NAME for
+# SERVER_URL[NAME]PATH (in absolute form through its proxy, if it is one),
+# printing the response head, CRs removed. The whole response is read (a
+# proxy may stop storing a body its client did not take) into $TMP/reply.
+# wasmhttpd listens before it builds its site, so the first request may wait
+# in the kernel's backlog while the policies compile (seconds each, cold, on
+# one busy core): hence as long a wait as wait_listening's.
+send_request() {
+	local name=$1 method=$2 path=$3 url=${SERVER_URL[$1]} hostport target connect
+	hostport=${url#http://}
+	target=$path connect=$hostport
+	if [[ -n ${SERVER_PROXY[$name]:-} ]]; then
+		target=$url$path connect=${SERVER_PROXY[$name]}
+	fi
+	(
+		exec 3<>"/dev/tcp/${connect%:*}/${connect#*:}"
+		printf '%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$method" "$target" "$hostport" >&3
+		timeout 30 cat <&3 >"$TMP/reply"
+	) 2>/dev/null || true
+	sed -n '/^\r$/q; s/\r$//; p' "$TMP/reply"
+}
+
+# check_serves NAME PATH SIZE [FIELD]: one HEAD request by hand, so a server
 # answering 404 (wrong root) cannot pass for a fast one; FIELD, a pattern for a
 # lower-cased response field line, must match one too.
 check_serves() {
-	local name=$1 url=$2 size=$3 field=${4:-} hostport path reply
-	hostport=${url#http://}
-	hostport=${hostport%%/*}
-	path=/${url#http://*/}
-	reply=$(
-		exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}"
-		printf 'HEAD %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$path" "$hostport" >&3
-		timeout 5 cat <&3
-	) || true
-	reply=${reply//$'\r'/}
+	local name=$1 path=$2 size=$3 field=${4:-} reply
+	reply=$(send_request "$name" HEAD "$path")
 	if ! grep -q '^HTTP/1\.1 200' <<<"$reply" || ! grep -qi "^content-length: $size\$" <<<"$reply"; then
 		die "$name does not serve $path as 200 with $size bytes; it answered:
-$reply"
+$reply
+(its log's end: $(tail -n 5 "$TMP/$name.log"))"
 	fi
 	if [[ -n $field ]] && ! tr 'A-Z' 'a-z' <<<"$reply" | grep -q "$field"; then
 		die "$name answered HEAD $path without a field matching '$field'; it answered:
@@ -197,16 +271,17 @@ $reply"
 	fi
 }
 
-# start_server NAME PORT COMMAND...: run COMMAND pinned to CPU 0. taskset
-# execs the command, so $! is the server's own pid, whose /proc stat we read.
+# start_server NAME PORT COMMAND...: run COMMAND pinned to CPU 0, listening on
+# PORT. taskset execs the command, so $! is the server's own pid, whose /proc
+# stat we read.
 start_server() {
 	local name=$1 port=$2
 	shift 2
 	taskset -c 0 "$@" >"$TMP/$name.log" 2>&1 &
 	SERVER_PID[$name]=$!
-	SERVER_URL[$name]="http://127.0.0.1:$port"
+	SERVER_URL[$name]=${SERVER_URL[$name]:-http://127.0.0.1:$port}
 	wait_listening "$name" "${SERVER_PID[$name]}" "$port"
-	check_serves "$name" "${SERVER_URL[$name]}/1k.bin" 1024 "${SERVER_EXPECT[$name]:-}"
+	check_serves "$name" /1k.bin 1024 "${SERVER_EXPECT[$name]:-}"
 }
 
 # cleanup runs on every exit, normal or not: stop the servers we started (by
@@ -226,7 +301,8 @@ cleanup() {
 
 # ---------------------------------------------------------------- servers
 #
-# start_<name> PORT: start one server of SERVER_SHORT.
+# start_<name> PORT...: start one server of SERVER_SHORT (the first PORT is
+# the one the rows use).
 
 # wasmhttpd as it serves files, no policies.
 start_wasmhttpd() {
@@ -256,15 +332,45 @@ start_chain() {
 	start_server chain "$1" "$WASMHTTPD" -config "$TMP/chain.toml"
 }
 
-# start_servers: the servers in NEEDED, each on a free port.
+# The caching forward proxy in front of the wasmhttpd server (which runs on
+# CPU 0 too, and is idle while the proxy serves hits), its cache warmed with
+# the objects the cache-hit rows fetch: one GET each, then a HEAD that must
+# be answered from the cache. Its own origin listener (PORT2), required by
+# the config, serves the same files and goes unused.
+start_cache() {
+	local path
+	mkdir -p "$TMP/policies"
+	cp policies/cache.wasm "$TMP/policies/cache.wasm"
+	write_cache_config "$TMP/cache.toml" "$2" "$1" "$TMP/root"
+	SERVER_URL[cache]=${SERVER_URL[${SERVER_FRONTS[cache]}]}
+	SERVER_PROXY[cache]=127.0.0.1:$1
+	start_server cache "$1" "$WASMHTTPD" -config "$TMP/cache.toml"
+	for path in /1k.bin /100k.bin; do
+		send_request cache GET "$path" >/dev/null
+		if ! send_request cache HEAD "$path" | tr 'A-Z' 'a-z' | grep -q '^cache-status: .*; hit'; then
+			die "the cache does not answer $path from its store after a GET warmed it (no 'Cache-Status: ...; hit'); it answered:
+$(send_request cache HEAD "$path")"
+		fi
+	done
+}
+
+# start_servers: the servers in NEEDED, in SERVER_ORDER, each on free ports
+# (SERVER_PORTS of them, default 1), all drawn at once so they differ.
 start_servers() {
-	local -a names ports
-	local i
-	names=("${!NEEDED[@]}")
-	((${#names[@]} > 0)) || return 0
-	read -r -a ports <<<"$("$TMP/freeport" "${#names[@]}")"
-	for i in "${!names[@]}"; do
-		"start_${names[i]}" "${ports[i]}"
+	local -a names=() ports
+	local name n total=0 next=0
+	for name in "${SERVER_ORDER[@]}"; do
+		if [[ -n ${NEEDED[$name]:-} ]]; then
+			names+=("$name")
+			total=$((total + ${SERVER_PORTS[$name]:-1}))
+		fi
+	done
+	((total > 0)) || return 0
+	read -r -a ports <<<"$("$TMP/freeport" "$total")"
+	for name in "${names[@]}"; do
+		n=${SERVER_PORTS[$name]:-1}
+		"start_$name" "${ports[@]:next:n}"
+		next=$((next + n))
 	done
 }
 
@@ -284,11 +390,17 @@ cpu_ticks() {
 }
 
 # wrk_run URL WRK-ARGS...: the one way every row drives load: a single wrk
-# thread pinned to CPU 1, latency distribution on.
+# thread pinned to CPU 1, latency distribution on. With $VIA (a proxy's
+# host:port, set by measure) the requests for URL go to the proxy in
+# absolute form, and the same bytes go out for every request either way.
 wrk_run() {
 	local url=$1
 	shift
-	taskset -c 1 wrk -t1 --latency "$@" "$url"
+	if [[ -n ${VIA:-} ]]; then
+		taskset -c 1 wrk -t1 --latency "$@" -s bench/absolute-form.lua "http://$VIA" -- "$url"
+	else
+		taskset -c 1 wrk -t1 --latency "$@" "$url"
+	fi
 }
 
 # to_ms VALUE: a duration of one unit in ms: wrk's ("812.00us", "1.23ms",
@@ -306,13 +418,17 @@ to_ms() {
 # "ROW/SERVER" (one value per run, space-separated).
 declare -A RES_RPS=() RES_P99=() RES_CPU=() RES_NOTE=()
 measure() {
-	local server=$1 row=$2 run=$3 pid=${SERVER_PID[$1]} url=${SERVER_URL[$1]}
-	local key="$row/$server" out before after reqs rps p99 cpu errs
+	local server=$1 row=$2 run=$3 pid=${SERVER_PID[$1]} url=${SERVER_URL[$1]} via=${SERVER_PROXY[$1]:-}
+	local key="$row/$server" out before after reqs rps p99 cpu errs origin="" obefore oafter
 	if [[ $WARMUP != 0 ]]; then
-		DUR=$WARMUP "row_$row" "$url" >/dev/null
+		DUR=$WARMUP VIA=$via "row_$row" "$url" >/dev/null
+	fi
+	if [[ -n $via ]]; then
+		origin=${SERVER_FRONTS[$server]}
+		obefore=$(cpu_ticks "${SERVER_PID[$origin]}")
 	fi
 	before=$(cpu_ticks "$pid")
-	out=$(DUR=$DURATION "row_$row" "$url")
+	out=$(DUR=$DURATION VIA=$via "row_$row" "$url")
 	after=$(cpu_ticks "$pid")
 	echo "$out" >"$RAW/$row-$server-$run.txt"
 
@@ -335,6 +451,14 @@ $out"
 	errs=$(grep -E '^ *(Socket errors|Non-2xx)' <<<"$out" | sed 's/^ *//' | paste -sd ';' -) || true
 	if [[ -n $errs ]]; then
 		RES_NOTE[$key]+="run $run: $errs "
+	fi
+	# A proxy's origin idles while the proxy serves hits; if it worked more
+	# than 1% of the proxy's CPU, requests were misses or revalidations.
+	if [[ -n $origin ]]; then
+		oafter=$(cpu_ticks "${SERVER_PID[$origin]}")
+		if ((100 * (oafter - obefore) > after - before)); then
+			RES_NOTE[$key]+="run $run: $origin, the origin, used $((oafter - obefore)) CPU ticks to the proxy's $((after - before)): not all hits "
+		fi
 	fi
 	kill -0 "$pid" 2>/dev/null || die "$server died during row $row; its output:
 $(tail -n 20 "$TMP/$server.log" 2>/dev/null)"
@@ -372,10 +496,21 @@ row_1k-chain() { wrk_run "$1/1k.bin" -c50 -d"$DUR" -H "Cookie: $SESSION_COOKIE";
 # bits of the host's entropy) and adds Set-Cookie to every response.
 row_1k-chain-nocookie() { row_1k-keepalive "$1"; }
 
+# The keep-alive loads once more, for the cache: on the proxy (via $VIA)
+# every request is a fresh hit — two cache policy calls (cache_request,
+# cache_lookup), the stored head plus Age, Via and Cache-Status, the stored
+# body (by sendfile at 100k; 1k goes out with the head) — against the origin
+# serving the same file itself.
+row_1k-cache-hit() { row_1k-keepalive "$1"; }
+row_100k-cache-hit() { row_100k-keepalive "$1"; }
+
 # ---------------------------------------------------------------- probes
 #
 # probe_<name>: measure something that is not a wrk row and print its
-# report lines. Probes run after the rows, on idle servers.
+# report lines. Probes run after the rows, on idle servers. A probe that
+# disturbs a server on purpose sets LOG_CHECKED[SERVER], the lines of its log
+# before the disturbance, the only ones the report looks at for failures.
+declare -A LOG_CHECKED=()
 
 # probe_policy-swap: SWAPS live swaps of one module of the chain between two
 # builds the compilation cache already holds, each installed the way an
@@ -453,6 +588,44 @@ $(tail -n 20 <<<"$out")"
 	printf '%s  %s\n' "$verdict" "$figures"
 }
 
+# probe_cache-sendfile: the system calls of 100k cache hits, counted by
+# strace (which slows the server a lot, hence a probe and not a row): every
+# hit should be one write (the head) and one sendfile (the stored body).
+# strace stops the server's threads, sometimes for longer than the 50 ms a
+# guest call may take, so calls time out; the probe counts those apart from
+# the report's policy failures.
+probe_cache-sendfile() {
+	local out reqs strace_pid log=$TMP/cache.log timeouts
+	if ! command -v strace >/dev/null; then
+		echo "cache sendfile: skipped, strace is not installed"
+		return 0
+	fi
+	LOG_CHECKED[cache]=$(wc -l <"$log")
+	strace -f -c -e trace=sendfile,write,read,pread64 -o "$TMP/strace.txt" -p "${SERVER_PID[cache]}" 2>/dev/null &
+	strace_pid=$!
+	sleep 1 # attaching to every thread
+	out=$(DUR=2s VIA=${SERVER_PROXY[cache]} row_100k-cache-hit "${SERVER_URL[cache]}")
+	kill -INT "$strace_pid"
+	wait "$strace_pid" || true
+	timeouts=$(sed -n "$((LOG_CHECKED[cache] + 1)),\$p" "$log" | grep -c 'msg="policy failed".*timeout') || true
+	if ((timeouts > 0)); then
+		echo "cache sendfile: guest calls timed out under strace: $timeouts (its stops outlast the 50 ms call deadline)"
+	fi
+	reqs=$(awk '/ requests in / {print $1; exit}' <<<"$out")
+	if [[ ! ${reqs:-0} -gt 0 ]]; then
+		printf 'cache sendfile: no responses under strace; wrk said:\n%s\n' "$out"
+		return 0
+	fi
+	# strace -c: "% time  seconds  usecs/call  calls  [errors]  syscall";
+	# failed calls (EAGAIN on a full socket) are retried, so count successes.
+	awk -v n="$reqs" '
+		$NF ~ /^(sendfile|write|read|pread64)$/ && $1 ~ /^[0-9.]+$/ {
+			errs = (NF == 6) ? $5 : 0; ok[$NF] = $4 - errs }
+		END {
+			printf "cache sendfile (strace -c, 100k hits, 2s): %d responses; per response: %.2f sendfile, %.2f write, %.2f read, %.2f pread64\n",
+				n, ok["sendfile"] / n, ok["write"] / n, ok["read"] / n, ok["pread64"] / n }' "$TMP/strace.txt"
+}
+
 # ---------------------------------------------------------------- report
 
 # median VALUES...: the median of the numbers (the lower middle one for an
@@ -488,6 +661,9 @@ report() {
 	if [[ -n ${SERVER_PID[chain]:-} ]]; then
 		printf '# chain: wasmhttpd with policies [%s], default configurations; wh: the same without\n' \
 			"${CHAIN_POLICIES[*]}"
+	fi
+	if [[ -n ${SERVER_PID[cache]:-} ]]; then
+		printf '# cache: wasmhttpd forward proxy, disk cache + cache policy, serving hits for wh (idle, CPU 0)\n'
 	fi
 	for row in "${ROWS_RUN[@]}"; do
 		read -r -a pair <<<"${ROW_SERVERS[$row]}"
@@ -542,7 +718,7 @@ report() {
 	# A failed guest call answers 500 (the policies fail closed); the
 	# server's log says why, which wrk's non-2xx count does not.
 	for s in "${!SERVER_PID[@]}"; do
-		failures=$(grep -c 'msg="policy failed"' "$LOGS/$s.log") || true
+		failures=$(sed -n "1,${LOG_CHECKED[$s]:-\$}p" "$LOGS/$s.log" | grep -c 'msg="policy failed"') || true
 		if ((failures > 0)); then
 			printf 'warning: %s logged %d policy failures (see %s), the first: %s\n' "$s" "$failures" \
 				"$LOGS/$s.log" "$(grep -m1 -o 'policy=[^ ]* .*cause=.*mode=[^ ]*' "$LOGS/$s.log")"
@@ -590,6 +766,11 @@ main() {
 			for s in ${PROBE_SERVERS[$name]}; do NEEDED[$s]=1; done
 		else
 			die "unknown row or probe '$name' (rows: ${ALL_ROWS[*]}; probes: ${ALL_PROBES[*]})"
+		fi
+	done
+	for s in "${!NEEDED[@]}"; do
+		if [[ -n ${SERVER_FRONTS[$s]:-} ]]; then
+			NEEDED[${SERVER_FRONTS[$s]}]=1
 		fi
 	done
 	[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive integer, not '$REPEAT'"
