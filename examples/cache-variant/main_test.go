@@ -21,7 +21,9 @@ const (
 // t0 is when the stored responses were requested and received.
 var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 
-func after(d time.Duration) cache.Times { return cache.Times{Request: t0, Response: t0, Now: t0.Add(d)} }
+func after(d time.Duration) cache.Times {
+	return cache.Times{Request: t0, Response: t0, Now: t0.Add(d)}
+}
 
 // exchange is a request for host and uri with request fields, and a
 // response with status and fields ("Name: value").
