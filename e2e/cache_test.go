@@ -148,7 +148,7 @@ type step struct {
 	status      int      // 0 means 200
 	body        string   // "" means not checked
 	hits        int      // the origin's count for the path afterwards
-	cacheStatus string   // a part of Cache-Status
+	cacheStatus string   // a regular expression Cache-Status matches
 	conditional string   // when set, the If-None-Match the origin last saw
 	stored      bool     // wait for the response to be committed before the next step
 }
@@ -175,11 +175,11 @@ func TestCacheDirectives(t *testing.T) {
 	}{
 		// Response directives.
 		{"max-age", fixed("a", "Cache-Control", "max-age=60"), []step{
-			{body: "a", hits: 1, cacheStatus: miss + "; ttl=60"},
+			{body: "a", hits: 1, cacheStatus: miss + `; ttl=(59|60)$`},
 			{body: "a", hits: 1, cacheStatus: hit},
 		}},
 		{"s-maxage over max-age", fixed("b", "Cache-Control", "max-age=0, s-maxage=60"), []step{
-			{hits: 1, cacheStatus: "stored; ttl=60"},
+			{hits: 1, cacheStatus: `stored; ttl=(59|60)$`},
 			{body: "b", hits: 1, cacheStatus: hit},
 		}},
 		{"Expires", fixed("c", "Expires", httpDate(time.Hour)), []step{
@@ -224,7 +224,7 @@ func TestCacheDirectives(t *testing.T) {
 			{header: []string{"Accept-Language", "fr"}, body: "lang=fr", hits: 2, cacheStatus: hit},
 		}},
 		{"Vary: * is never stored", fixed("j", "Cache-Control", "max-age=60", "Vary", "*"), []step{
-			{hits: 1, cacheStatus: `detail="vary *"`},
+			{hits: 1, cacheStatus: `detail="vary \*"`},
 			{body: "j", hits: 2},
 		}},
 		{"Authorization without public", fixed("k", "Cache-Control", "max-age=60"), []step{
@@ -265,7 +265,7 @@ func TestCacheDirectives(t *testing.T) {
 		}},
 		{"request max-stale", stale, []step{
 			{hits: 1, cacheStatus: miss},
-			{header: []string{"Cache-Control", "max-stale=60"}, body: "old", hits: 1, cacheStatus: "hit; ttl=-20; detail=max-stale"},
+			{header: []string{"Cache-Control", "max-stale=60"}, body: "old", hits: 1, cacheStatus: `hit; ttl=-2\d; detail=max-stale`},
 			{header: []string{"Cache-Control", "max-stale"}, body: "old", hits: 1, cacheStatus: "detail=max-stale"},
 			{header: []string{"Cache-Control", "max-stale=5"}, body: "old", hits: 2, conditional: `"s1"`, cacheStatus: to304},
 		}},
@@ -289,7 +289,7 @@ func TestCacheDirectives(t *testing.T) {
 					assert.Equal(t, s.body, body, "step %d", i+1)
 				}
 				assert.Equal(t, s.hits, o.count(path), "step %d: origin hits", i+1)
-				assert.Contains(t, resp.Header.Get("Cache-Status"), s.cacheStatus, "step %d", i+1)
+				assert.Regexp(t, s.cacheStatus, resp.Header.Get("Cache-Status"), "step %d", i+1)
 				if s.conditional != "" {
 					assert.Equal(t, s.conditional, o.lastHeader(path).Get("If-None-Match"), "step %d: a revalidation", i+1)
 				}
@@ -317,7 +317,7 @@ func TestCacheDirectives(t *testing.T) {
 		// answer comes at once.
 		resp, body := send(t, c, "GET", url)
 		assert.Equal(t, "old", body)
-		assert.Contains(t, resp.Header.Get("Cache-Status"), "wasmhttpd; hit; ttl=-20; detail=stale-while-revalidate")
+		assert.Regexp(t, `^wasmhttpd; hit; ttl=-2\d; detail=stale-while-revalidate$`, resp.Header.Get("Cache-Status"))
 		require.Eventually(t, func() bool { return o.count("/swr") == 2 }, 5*time.Second, 5*time.Millisecond,
 			"the background revalidation reaches the origin")
 		assert.Equal(t, `"w1"`, o.lastHeader("/swr").Get("If-None-Match"))
@@ -345,6 +345,7 @@ func TestCacheDirectives(t *testing.T) {
 
 	t.Run("stale-if-error: the origin goes away", func(t *testing.T) {
 		gone := httptest.NewServer(fixed("kept", "Cache-Control", "max-age=10, stale-if-error=600", "Age", "30", "ETag", `"g1"`))
+		t.Cleanup(gone.Close)
 		url := gone.URL + "/gone"
 		_, body := send(t, c, "GET", url)
 		require.Equal(t, "kept", body)
