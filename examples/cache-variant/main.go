@@ -110,12 +110,17 @@ func (rules) Lookup(req guest.Request, stored guest.Response, t cache.Times) cac
 		return cache.Decision{Action: cache.Fresh}
 	}
 	status(stored, "fwd=stale", ttl)
-	_, etag := h.Get("ETag")
-	_, lastModified := h.Get("Last-Modified")
-	if etag || lastModified {
+	if hasValidator(h) {
 		return cache.Decision{Action: cache.Revalidate}
 	}
 	return cache.Decision{Action: cache.Miss}
+}
+
+// hasValidator reports an ETag or Last-Modified to revalidate with.
+func hasValidator(h guest.Header) bool {
+	_, etag := h.Get("ETag")
+	_, lastModified := h.Get("Last-Modified")
+	return etag || lastModified
 }
 
 // Store implements cache.Handler. A 304 arrives with the stored fields
@@ -153,8 +158,11 @@ func (rules) Store(req guest.Request, resp guest.Response, _ cache.Times) bool {
 	if forced(req) {
 		life, explicit, detail = forcedTTL, true, "; detail=forced"
 	}
-	if !explicit {
+	switch {
+	case !explicit:
 		return refuse("no lifetime")
+	case life == 0 && !hasValidator(h):
+		return refuse("never fresh, no validator")
 	}
 	cache.SetLifetime(life, 0, 0)
 	status(resp, fwd, "stored", "ttl="+strconv.FormatInt(int64(life/time.Second), 10)+detail)

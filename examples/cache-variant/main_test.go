@@ -84,7 +84,8 @@ func TestStore(t *testing.T) {
 		{"vary star", otherHost, nil, 200, []string{"Cache-Control: max-age=60", "Vary: Accept, *"}, -1, `detail="vary *"`},
 		{"status", otherHost, nil, 404, []string{"Cache-Control: max-age=60"}, -1, `detail="status"`},
 		{"revalidated", otherHost, nil, 304, []string{"Cache-Control: max-age=90"}, 90, "fwd=stale; fwd-status=304; stored; ttl=90"},
-		{"malformed max-age is stale", otherHost, nil, 200, []string{"Cache-Control: max-age=soon"}, 0, "ttl=0"},
+		{"malformed max-age is stale, kept for its validator", otherHost, nil, 200, []string{"Cache-Control: max-age=soon", "ETag: \"v\""}, 0, "ttl=0"},
+		{"max-age=0 without validator", otherHost, nil, 200, []string{"Cache-Control: max-age=0"}, -1, `detail="never fresh, no validator"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, req, resp := exchange("GET", tc.host, "/a", tc.reqFields, tc.status, tc.fields...)
