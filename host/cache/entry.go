@@ -81,7 +81,7 @@ var ErrGone = errors.New("cache: entry no longer stored")
 // &io.LimitedReader{R: f, N: e.Size} goes out by sendfile. The file stays
 // readable after the entry is evicted; the caller closes it.
 func (e *Entry) OpenBody() (*os.File, error) {
-	f, err := os.Open(bodyPath(e.dir, e.id, e.bodyGen))
+	f, err := openBody(bodyPath(e.dir, e.id, e.bodyGen))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrGone
 	}

@@ -36,3 +36,6 @@ func regularSize(path string) (size int64, regular bool, err error) {
 	}
 	return fi.Size(), fi.Mode().IsRegular(), nil
 }
+
+// openBody opens a body file for a hit.
+func openBody(path string) (*os.File, error) { return os.Open(path) }
