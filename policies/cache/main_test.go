@@ -101,6 +101,7 @@ func TestStore(t *testing.T) {
 		{"200 never fresh without validator", "GET", nil, 200, nil, false, [3]int64{}, "never fresh, no validator"},
 		{"malformed max-age is stale, kept for its validator", "GET", nil, 200, []string{"Cache-Control: max-age=abc", "ETag: \"v\""}, true, [3]int64{0, 0, 0}, ""},
 		{"revalidated 304", "GET", nil, 304, []string{"Cache-Control: max-age=120", "ETag: \"v\""}, true, [3]int64{120, 0, 0}, ""},
+		{"revalidated 304, heuristic freshness", "GET", nil, 304, []string{"Date: " + date(t0), "Last-Modified: " + date(t0.Add(-1000*time.Second))}, true, [3]int64{100, 0, 0}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := exchange(tc.method, tc.reqFields, tc.status, tc.fields...)
@@ -169,18 +170,40 @@ func TestLookup(t *testing.T) {
 }
 
 func TestDirectives(t *testing.T) {
-	d := parseDirectives([]string{`Max-Age=10, private="set-cookie, x", no-cache`, `s-maxage="20"`, `max-age=99999999999`})
-	assert.Equal(t, "set-cookie, x", d["private"])
+	d := parseDirectives(nil, []string{`Max-Age=10, private="set-cookie, x", no-cache`, `s-maxage="20"`, `max-age=99999999999`})
+	private, _ := d.get("private")
+	assert.Equal(t, "set-cookie, x", private)
 	assert.True(t, d.has("no-cache"))
 	v, ok := d.seconds("s-maxage")
 	assert.True(t, ok)
 	assert.Equal(t, int64(20), v)
 	v, _ = d.seconds("max-age")
 	assert.Equal(t, int64(0), v, "conflicting values: stale")
-	v, _ = parseDirectives([]string{"max-age=99999999999"}).seconds("max-age")
+	v, _ = parseDirectives(nil, []string{"max-age=99999999999"}).seconds("max-age")
 	assert.Equal(t, int64(maxDelta), v)
 	_, ok = d.seconds("min-fresh")
 	assert.False(t, ok)
+}
+
+func TestIMFFixdate(t *testing.T) {
+	want := time.Date(1994, 11, 6, 8, 49, 37, 0, time.UTC)
+	for v, ok := range map[string]bool{
+		"Sun, 06 Nov 1994 08:49:37 GMT": true,
+		"Sun, 06 Nov 1994 08:49:37 UTC": false,
+		"Sun, 06 Xyz 1994 08:49:37 GMT": false,
+		"Sun, 6 Nov 1994 08:49:37 GMT":  false,
+		"Sun, 06 Nov 1994 25:49:37 GMT": false,
+		"Sun, 06 Nov 19x4 08:49:37 GMT": false,
+	} {
+		got, parsed := imfFixdate(v)
+		assert.Equal(t, ok, parsed, v)
+		if ok {
+			assert.Equal(t, want, got)
+		}
+	}
+	got, ok := httpDate("Sun Nov  6 08:49:37 1994")
+	assert.True(t, ok, "asctime goes to time.Parse")
+	assert.Equal(t, want, got)
 }
 
 func TestConfigErrors(t *testing.T) {
