@@ -168,6 +168,11 @@ func (c *Cache) serve(ex *http1.Exchange, out *proxy.Outbound) {
 	case d.Access&policy.CachePurge != 0:
 		c.purge(ex, key)
 		return
+	case req.Method == "PURGE":
+		// Not forwarded: an origin that answers any method with 200
+		// would turn a refused PURGE into an invalidation.
+		ex.Response.Error(403, "PURGE is not allowed by the cache policy")
+		return
 	case d.Access&policy.CacheLookup == 0:
 		c.stats.bypassed.Add(1)
 		c.pass(ex, out, key)
@@ -192,17 +197,15 @@ func (c *Cache) serve(ex *http1.Exchange, out *proxy.Outbound) {
 	if fill != nil {
 		defer fill.Cancel()
 	}
-	var stale *cache.Entry // served if the fetch fails and the decider allowed it
+	onlyIfCached := d.Access&policy.CacheOnlyIfCached != 0
+	var stale *fallback // served if the fetch fails and the decider allowed it
 	if e != nil {
-		done, staleIfError := c.serveStored(ex, out, key, e)
-		if done {
+		var done bool
+		if done, stale = c.serveStored(ex, out, key, e, onlyIfCached); done {
 			return
 		}
-		if staleIfError {
-			stale = e
-		}
 	}
-	if d.Access&policy.CacheOnlyIfCached != 0 {
+	if onlyIfCached {
 		ex.Response.Error(504, "only-if-cached: no stored response can answer this request")
 		return
 	}

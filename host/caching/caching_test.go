@@ -173,6 +173,30 @@ func TestOnlyIfCached(t *testing.T) {
 	f.do(t, "GET", o.URL+"/o")
 	resp, _ = f.do(t, "GET", o.URL+"/o", "Cache-Control", "only-if-cached")
 	assert.Equal(t, 200, resp.StatusCode)
+
+	stale := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=0")
+		w.Header().Set("ETag", `"x"`)
+		fmt.Fprint(w, "x")
+	})
+	f.do(t, "GET", stale.URL+"/s")
+	resp, _ = f.do(t, "GET", stale.URL+"/s", "Cache-Control", "only-if-cached")
+	assert.Equal(t, 504, resp.StatusCode, "a stored response that needs revalidating is not fetched")
+	assert.Equal(t, int64(1), stale.hits.Load())
+}
+
+func TestRefusedPurgeIsNotForwarded(t *testing.T) {
+	f := newFixture(t)
+	f.rules.noPurge = true
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprint(w, "x")
+	})
+	f.do(t, "GET", o.URL+"/p")
+	resp, _ := f.do(t, "PURGE", o.URL+"/p")
+	assert.Equal(t, 403, resp.StatusCode)
+	assert.Equal(t, int64(1), o.hits.Load(), "the origin never saw the PURGE")
+	assert.Equal(t, 1, f.cache.Stats().Store.Entries)
 }
 
 func TestStaleIfError(t *testing.T) {
@@ -197,6 +221,7 @@ func TestStaleIfError(t *testing.T) {
 	resp, body := f.do(t, "GET", o.URL+"/s")
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "kept", body, "the stale response stands in for the 503")
+	assert.Equal(t, "test; fwd=stale", resp.Header.Get("Cache-Status"), "as the decider saw it at lookup")
 	assert.Equal(t, int64(1), f.cache.Stats().StaleServed)
 
 	o.Close() // a connection error now

@@ -21,18 +21,18 @@ type storeSink struct {
 
 // fetch forwards a miss and relays the answer, storing it when the
 // decider allows; stale, when not nil, answers if the upstream fails.
-func (c *Cache) fetch(ex *http1.Exchange, out *proxy.Outbound, sink storeSink, stale *cache.Entry) {
+func (c *Cache) fetch(ex *http1.Exchange, out *proxy.Outbound, sink storeSink, stale *fallback) {
 	sent := time.Now()
 	resp, err := c.proxy.Fetch(out)
 	if err != nil {
-		if stale != nil && c.serveStale(ex, stale) {
+		if c.serveStale(ex, stale) {
 			return
 		}
 		c.proxy.Fail(ex, out, err)
 		return
 	}
 	defer resp.Close()
-	if stale != nil && serverError(resp.Status) && c.serveStale(ex, stale) {
+	if serverError(resp.Status) && c.serveStale(ex, stale) {
 		return
 	}
 	c.relay(ex, out, resp, sink, cache.Times{Request: sent, Response: time.Now()})

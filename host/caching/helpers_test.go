@@ -33,6 +33,7 @@ import (
 type rules struct {
 	fail     atomic.Bool
 	failOpen bool
+	noPurge  bool
 }
 
 var errRules = errors.New("rules fail on purpose")
@@ -48,7 +49,9 @@ func (r *rules) CacheRequest(ex *http1.Exchange) (policy.CacheRequestDecision, e
 	case "GET", "HEAD":
 		access = policy.CacheLookup | policy.CacheStore
 	case "PURGE":
-		access = policy.CachePurge
+		if !r.noPurge {
+			access = policy.CachePurge
+		}
 	}
 	if ex.Request.Header.HasToken("Cache-Control", "only-if-cached") {
 		access |= policy.CacheOnlyIfCached

@@ -11,38 +11,56 @@ import (
 	"wasmhttpd/host/proxy"
 )
 
+// fallback is a stored response that may answer when the origin fails
+// (stale-if-error), with the fields the decider gave it at lookup (its
+// Age, its Cache-Status).
+type fallback struct {
+	e    *cache.Entry
+	view http1.Header
+}
+
 // serveStored asks the decider about a stored response matching the
 // request and acts on the answer. done reports that the request has been
-// answered; otherwise it is to be fetched, and staleIfError says whether e
-// may answer if that fails.
-func (c *Cache) serveStored(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry) (done, staleIfError bool) {
+// answered; otherwise it is to be fetched, and stale, when not nil, may
+// answer if that fails. With only-if-cached nothing is fetched: a stored
+// response that needs the origin gets 504.
+func (c *Cache) serveStored(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry, onlyIfCached bool) (done bool, stale *fallback) {
 	w := ex.Response
 	loadStored(w, e)
 	d, err := c.decider.CacheLookup(ex, times(e.Times, time.Now()))
 	if err != nil {
 		w.Header().Reset()
 		w.SetStatus(0)
-		return !c.policyFailed(ex), false
+		return !c.policyFailed(ex), nil
+	}
+	if d.StaleIfError && !onlyIfCached {
+		stale = &fallback{e: e}
+		stale.view.CopyFrom(w.Header())
 	}
 	switch d.Action {
 	case policy.CacheFresh:
 		c.stats.hits.Add(1)
-		return c.sendStored(ex, e), false
+		return c.sendStored(ex, e), nil
 	case policy.CacheStaleWhileRevalidate:
 		if !c.sendStored(ex, e) {
-			return false, false
+			return false, nil
 		}
 		c.stats.hits.Add(1)
 		c.stats.staleServed.Add(1)
 		c.revalidateLater(ex, out, key, e)
-		return true, false
+		return true, nil
 	case policy.CacheRevalidate:
-		c.revalidate(ex, out, key, e, d.StaleIfError)
-		return true, false
+		if onlyIfCached {
+			w.Header().Reset()
+			w.Error(504, "only-if-cached: the stored response must be revalidated with the origin")
+			return true, nil
+		}
+		c.revalidate(ex, out, key, e, stale)
+		return true, nil
 	}
 	w.Header().Reset()
 	w.SetStatus(0)
-	return false, d.StaleIfError
+	return false, stale
 }
 
 // loadStored puts a stored response's status and fields in w, where the
@@ -149,8 +167,8 @@ func conditional(out *proxy.Outbound, e *cache.Entry) {
 
 // revalidate asks the upstream whether e is still good, and answers the
 // client from e (refreshed) on 304, from the new response otherwise, or
-// from e as it is when the upstream fails and staleIfError allows.
-func (c *Cache) revalidate(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry, staleIfError bool) {
+// from stale when the upstream fails and the decider allowed it.
+func (c *Cache) revalidate(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry, stale *fallback) {
 	c.stats.revalidations.Add(1)
 	w := ex.Response
 	// The decider's view of the stored response was for this request's
@@ -161,7 +179,7 @@ func (c *Cache) revalidate(ex *http1.Exchange, out *proxy.Outbound, key string, 
 	sent := time.Now()
 	resp, err := c.proxy.Fetch(out)
 	if err != nil {
-		if staleIfError && c.serveStale(ex, e) {
+		if c.serveStale(ex, stale) {
 			return
 		}
 		c.proxy.Fail(ex, out, err)
@@ -174,10 +192,8 @@ func (c *Cache) revalidate(ex *http1.Exchange, out *proxy.Outbound, key string, 
 		c.stats.revalidated.Add(1)
 		c.refresh(ex, key, e, resp.Header, cache.Times{Request: sent, Response: received})
 		return
-	case staleIfError && serverError(resp.Status):
-		if c.serveStale(ex, e) {
-			return
-		}
+	case serverError(resp.Status) && c.serveStale(ex, stale):
+		return
 	}
 	c.stats.misses.Add(1)
 	c.relay(ex, out, resp, storeSink{key: key, allowed: true}, cache.Times{Request: sent, Response: received})
@@ -188,10 +204,18 @@ func serverError(status int) bool {
 	return status == 500 || status == 502 || status == 503 || status == 504
 }
 
-// serveStale answers with e as it is, because its origin failed.
-func (c *Cache) serveStale(ex *http1.Exchange, e *cache.Entry) bool {
-	loadStored(ex.Response, e)
-	if !c.sendStored(ex, e) {
+// serveStale answers with a stored response as the decider saw it at
+// lookup, because its origin failed; it reports false when there is none
+// to serve.
+func (c *Cache) serveStale(ex *http1.Exchange, stale *fallback) bool {
+	if stale == nil {
+		return false
+	}
+	w := ex.Response
+	w.Header().Reset()
+	w.Header().CopyFrom(&stale.view)
+	w.SetStatus(stale.e.Status)
+	if !c.sendStored(ex, stale.e) {
 		return false
 	}
 	c.stats.hits.Add(1)
