@@ -208,6 +208,7 @@ func (p *Policy) logFailure(ex *http1.Exchange, gen uint64, cause string) {
 	}
 	p.log.Warn("policy failed", "policy", p.name, "generation", gen, "cause", cause, "mode", string(mode),
 		"method", ex.Request.Method, "target", string(ex.Request.Target), "unlogged_before", unlogged)
+	p.event(EventFailed, gen, cause)
 }
 
 // logRation is a token bucket for log lines: a burst of logBurst, then

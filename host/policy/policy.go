@@ -47,7 +47,31 @@ type Options struct {
 	CacheHooks bool
 
 	Logger *slog.Logger // default: the engine's
+
+	// Notify, when set, hears of every load, rejected module and logged
+	// failure, for a status page's list of recent events. It is called
+	// synchronously and must not block.
+	Notify func(Event)
 }
+
+// Event is something a policy did that an operator wants to see.
+type Event struct {
+	Time       time.Time
+	Policy     string
+	Kind       EventKind
+	Generation uint64 // of the module loaded, or that failed
+	Detail     string // the module's hash, why it was rejected, the failure's cause
+}
+
+// EventKind names an Event.
+type EventKind string
+
+// The kinds of Event.
+const (
+	EventLoaded   EventKind = "loaded"   // a module was loaded (first load or swap)
+	EventRejected EventKind = "rejected" // a new module was refused; the old one serves
+	EventFailed   EventKind = "failed"   // a guest call failed (as logged: rationed)
+)
 
 // Policy is one loaded module and its generations: the current one
 // serves new requests, older ones finish the requests they started.
@@ -64,6 +88,8 @@ type Policy struct {
 	maxHeader                                int
 	maxBody                                  int64
 	cacheHooks                               bool
+
+	notify func(Event)
 
 	cur    atomic.Pointer[generation]
 	swapMu sync.Mutex // one reload at a time
@@ -87,6 +113,7 @@ func (e *Engine) Load(ctx context.Context, opts Options) (*Policy, error) {
 		poolSize: opts.PoolSize, prewarm: opts.Prewarm,
 		callTimeout: opts.CallTimeout, acquireTimeout: opts.AcquireTimeout, initTimeout: opts.InitTimeout,
 		maxHeader: opts.MaxHeaderBytes, maxBody: opts.MaxBodyBytes, cacheHooks: opts.CacheHooks,
+		notify: opts.Notify,
 	}
 	switch opts.OnError {
 	case "", FailClosed, FailOpen:
@@ -167,4 +194,11 @@ func (p *Policy) Stats() Stats {
 		s.Generation, s.ModuleHash = g.id, g.hashHex()
 	}
 	return s
+}
+
+// event passes an event to Notify, if there is one.
+func (p *Policy) event(kind EventKind, gen uint64, detail string) {
+	if p.notify != nil {
+		p.notify(Event{Time: time.Now(), Policy: p.name, Kind: kind, Generation: gen, Detail: detail})
+	}
 }

@@ -116,6 +116,7 @@ func (p *Policy) swapTo(ctx context.Context, data []byte) error {
 		p.rejected.Add(1)
 		err = fmt.Errorf("policy %s: %s rejected, %s: %w", p.name, p.path, keeping(old), err)
 		p.log.Error("policy module rejected", "policy", p.name, "path", p.path, "sha256", hex.EncodeToString(hash[:]), "err", err)
+		p.event(EventRejected, p.lastID, err.Error())
 		return err
 	}
 	took := time.Since(t0)
@@ -126,6 +127,7 @@ func (p *Policy) swapTo(ctx context.Context, data []byte) error {
 		old.release() // the policy's reference: closes now, or with its last request
 	}
 	p.log.Info("policy module loaded", "policy", p.name, "generation", g.id, "sha256", g.hashHex(), "took", took)
+	p.event(EventLoaded, g.id, "sha256 "+g.hashHex())
 	return nil
 }
 

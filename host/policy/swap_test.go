@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,4 +125,47 @@ func TestWatch(t *testing.T) {
 	install(t, path, v2)
 	require.Eventually(t, func() bool { return p.Stats().Generation == 2 }, 20*time.Second, 10*time.Millisecond)
 	assert.Equal(t, "v2", do(t, c, get("fine")).Header.Get("x-version"))
+}
+
+func TestEventsReachNotify(t *testing.T) {
+	v1, err := os.ReadFile(guest("v1"))
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "events.wasm")
+	install(t, path, v1)
+	var mu sync.Mutex
+	var events []Event
+	p, err := engine.Load(t.Context(), Options{Name: "events", Path: path, Notify: func(e Event) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}})
+	require.NoError(t, err)
+	defer p.Close()
+	install(t, path, v1[:len(v1)/2])
+	require.Error(t, p.Reload(t.Context()))
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, events, 2)
+	assert.Equal(t, EventLoaded, events[0].Kind)
+	assert.Equal(t, uint64(1), events[0].Generation)
+	assert.Contains(t, events[0].Detail, "sha256 ")
+	assert.Equal(t, EventRejected, events[1].Kind)
+	assert.Equal(t, "events", events[1].Policy)
+	assert.Contains(t, events[1].Detail, "generation 1 keeps serving")
+	events = events[:0]
+	mu.Unlock()
+
+	failing := load(t, "conform", func(o *Options) {
+		o.Name, o.Notify = "failing", func(e Event) {
+			mu.Lock()
+			events = append(events, e)
+			mu.Unlock()
+		}
+	})
+	assert.Equal(t, 500, do(t, NewChain([]*Policy{failing}, echo), get("route-forward")).StatusCode)
+	mu.Lock()
+	require.Len(t, events, 2, "loaded, then failed")
+	assert.Equal(t, EventFailed, events[1].Kind)
+	assert.Contains(t, events[1].Detail, "this listener does not route")
 }
