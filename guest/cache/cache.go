@@ -84,8 +84,8 @@ func SetKey(key string) { guest.CurrentHost().CacheSetKey(key) }
 
 // SetLifetime records with the response being stored (in Store only) its
 // freshness lifetime and how long after it a stale copy may still be
-// served while revalidating or when the origin fails. The host uses them
-// to drop entries that can no longer serve; Lookup still decides.
+// served while revalidating or when the origin fails. They are kept with
+// the entry; Lookup still makes every serving decision.
 func SetLifetime(fresh, staleWhileRevalidate, staleIfError time.Duration) {
 	guest.CurrentHost().CacheSetLifetime(int64(fresh/time.Second), int64(staleWhileRevalidate/time.Second), int64(staleIfError/time.Second))
 }

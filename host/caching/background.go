@@ -15,7 +15,7 @@ import (
 // once per key at a time. The exchange is reused as soon as Serve
 // returns, so the revalidation runs on a copy of the request, with a
 // response that goes nowhere for the decider to look at.
-func (c *Cache) revalidateLater(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry) {
+func (c *Cache) revalidateLater(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry, store bool) {
 	if _, busy := c.revalidating.LoadOrStore(key, struct{}{}); busy {
 		return
 	}
@@ -30,13 +30,13 @@ func (c *Cache) revalidateLater(ex *http1.Exchange, out *proxy.Outbound, key str
 	go func() {
 		defer c.background.Done()
 		defer c.revalidating.Delete(key)
-		c.revalidateDetached(bg, bgOut, key, e)
+		c.revalidateDetached(bg, bgOut, key, e, store)
 	}()
 }
 
 // revalidateDetached is the background revalidation: a 304 refreshes the
 // entry, a new response replaces it when the decider allows.
-func (c *Cache) revalidateDetached(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry) {
+func (c *Cache) revalidateDetached(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry, store bool) {
 	c.stats.revalidations.Add(1)
 	conditional(out, e)
 	sent := time.Now()
@@ -49,21 +49,27 @@ func (c *Cache) revalidateDetached(ex *http1.Exchange, out *proxy.Outbound, key 
 	t := cache.Times{Request: sent, Response: time.Now()}
 	if resp.Status == 304 {
 		c.stats.revalidated.Add(1)
-		c.applyNotModified(ex, key, e, resp.Header, t)
+		c.applyNotModified(ex, key, e, resp.Header, t, store)
+		return
+	}
+	if !store {
 		return
 	}
 	w := ex.Response
 	w.Header().CopyFrom(resp.Header)
 	w.SetStatus(resp.Status)
-	writer := c.begin(ex, resp, storeSink{key: key, allowed: true}, t)
+	writer, _ := c.begin(ex, resp, storeSink{key: key, allowed: true}, t)
 	if writer == nil {
 		return
 	}
 	defer writer.Abort()
 	if _, err := io.Copy(writer, resp.Body); err != nil {
+		c.log.Info("cache: background revalidation cut short", "key", key, "err", err.Error())
 		return
 	}
-	writer.Commit()
+	if _, err := writer.Commit(); err != nil {
+		c.log.Debug("cache: revalidated response not stored", "key", key, "err", err.Error())
+	}
 }
 
 // detach copies ex's request head into an exchange of its own, whose

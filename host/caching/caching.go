@@ -173,7 +173,7 @@ func (c *Cache) serve(ex *http1.Exchange, out *proxy.Outbound) {
 		// would turn a refused PURGE into an invalidation.
 		ex.Response.Error(403, "PURGE is not allowed by the cache policy")
 		return
-	case d.Access&policy.CacheLookup == 0:
+	case d.Access&(policy.CacheLookup|policy.CacheStore|policy.CacheOnlyIfCached) == 0:
 		c.stats.bypassed.Add(1)
 		c.pass(ex, out, key)
 		return
@@ -182,7 +182,10 @@ func (c *Cache) serve(ex *http1.Exchange, out *proxy.Outbound) {
 	store := d.Access&policy.CacheStore != 0
 	var e *cache.Entry
 	var fill *cache.Fill
-	if store && req.Method == "GET" && d.Access&policy.CacheOnlyIfCached == 0 {
+	switch {
+	case d.Access&policy.CacheLookup == 0:
+		// A forced refresh (store without lookup): fetched, stored.
+	case store && req.Method == "GET" && d.Access&policy.CacheOnlyIfCached == 0:
 		// Only a GET that may store fills: the others would make the
 		// misses waiting on it wait for nothing.
 		e, fill, err = c.store.LookupOrFill(context.Background(), key, &req.Header)
@@ -191,7 +194,7 @@ func (c *Cache) serve(ex *http1.Exchange, out *proxy.Outbound) {
 			// and leave the storing to that one.
 			store = false
 		}
-	} else {
+	default:
 		e = c.store.Lookup(key, &req.Header)
 	}
 	if fill != nil {
@@ -201,7 +204,7 @@ func (c *Cache) serve(ex *http1.Exchange, out *proxy.Outbound) {
 	var stale *fallback // served if the fetch fails and the decider allowed it
 	if e != nil {
 		var done bool
-		if done, stale = c.serveStored(ex, out, key, e, onlyIfCached); done {
+		if done, stale = c.serveStored(ex, out, key, e, onlyIfCached, store); done {
 			return
 		}
 	}
@@ -222,6 +225,9 @@ func (c *Cache) policyFailed(ex *http1.Exchange) bool {
 	if c.decider.FailOpen() {
 		return true
 	}
+	// Whatever stored or fetched fields were there must not go out on
+	// an error a downstream cache might then keep.
+	ex.Response.Header().Reset()
 	ex.Response.Error(500, "the cache policy failed")
 	return false
 }

@@ -316,3 +316,40 @@ type atomicString struct {
 
 func (a *atomicString) Store(s string) { a.mu.Lock(); a.s = s; a.mu.Unlock() }
 func (a *atomicString) Load() string   { a.mu.Lock(); defer a.mu.Unlock(); return a.s }
+
+func TestAConditionalMissIsNotStored(t *testing.T) {
+	f := newFixture(t)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("ETag", `"v1"`)
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.WriteHeader(304)
+			return
+		}
+		fmt.Fprint(w, "full body")
+	})
+	resp, _ := f.do(t, "GET", o.URL+"/c", "If-None-Match", `"v1"`)
+	assert.Equal(t, 304, resp.StatusCode, "the client's own condition, answered by the origin")
+	resp, body := f.do(t, "GET", o.URL+"/c")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "full body", body, "the 304 was not stored as the answer to plain GETs")
+}
+
+func TestForcedRefreshStoresWithoutLookingUp(t *testing.T) {
+	f := newFixture(t)
+	var version atomicString
+	version.Store("one")
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprint(w, version.Load())
+	})
+	f.do(t, "GET", o.URL+"/r")
+	version.Store("two")
+	f.rules.refresh = true
+	_, body := f.do(t, "GET", o.URL+"/r")
+	assert.Equal(t, "two", body, "store without lookup fetches")
+	f.rules.refresh = false
+	_, body = f.do(t, "GET", o.URL+"/r")
+	assert.Equal(t, "two", body, "and what it fetched replaced the stored response")
+	assert.Equal(t, int64(2), o.hits.Load())
+}

@@ -48,8 +48,14 @@ func (c *Cache) relay(ex *http1.Exchange, out *proxy.Outbound, resp *proxy.Respo
 	h.CopyFrom(resp.Header)
 	w.SetStatus(resp.Status)
 	var writer *cache.Writer
-	if sink.allowed {
-		writer = c.begin(ex, resp, sink, t)
+	// A 304 here answers the client's own conditional request: it is
+	// relayed, never stored (a stored 304 would answer plain GETs with no
+	// body). Revalidations take their 304s elsewhere (applyNotModified).
+	if sink.allowed && resp.Status != 304 {
+		var ok bool
+		if writer, ok = c.begin(ex, resp, sink, t); !ok {
+			return
+		}
 	}
 	if writer == nil && sink.fill != nil {
 		sink.fill.Cancel()
@@ -81,18 +87,17 @@ func (c *Cache) relay(ex *http1.Exchange, out *proxy.Outbound, resp *proxy.Respo
 var emptyHeader http1.Header
 
 // begin asks the decider whether resp may be stored and starts storing
-// it; nil means it is not stored.
-func (c *Cache) begin(ex *http1.Exchange, resp *proxy.Response, sink storeSink, t cache.Times) *cache.Writer {
+// it; a nil Writer means it is not stored. ok is false when a failed
+// decision has answered the request (fail-closed).
+func (c *Cache) begin(ex *http1.Exchange, resp *proxy.Response, sink storeSink, t cache.Times) (w *cache.Writer, ok bool) {
 	d, err := c.decider.CacheStore(ex, times(t, t.Response))
 	if err != nil {
-		c.stats.policyErrors.Add(1)
-		return nil
+		return nil, c.policyFailed(ex)
 	}
 	if !d.Store {
-		return nil
+		return nil, true
 	}
 	r := cache.Response{Status: resp.Status, Header: resp.Header, Times: t, Freshness: freshness(d.Lifetime), Length: resp.ContentLength}
-	var w *cache.Writer
 	if sink.fill != nil {
 		w, err = sink.fill.Begin(r)
 	} else {
@@ -100,7 +105,7 @@ func (c *Cache) begin(ex *http1.Exchange, resp *proxy.Response, sink storeSink, 
 	}
 	if err != nil {
 		c.log.Debug("cache: response not stored", "key", sink.key, "err", err.Error())
-		return nil
+		return nil, true
 	}
-	return w
+	return w, true
 }

@@ -34,6 +34,7 @@ type rules struct {
 	fail     atomic.Bool
 	failOpen bool
 	noPurge  bool
+	refresh  bool // GETs store without looking up
 }
 
 var errRules = errors.New("rules fail on purpose")
@@ -48,6 +49,9 @@ func (r *rules) CacheRequest(ex *http1.Exchange) (policy.CacheRequestDecision, e
 	switch ex.Request.Method {
 	case "GET", "HEAD":
 		access = policy.CacheLookup | policy.CacheStore
+		if r.refresh {
+			access = policy.CacheStore
+		}
 	case "PURGE":
 		if !r.noPurge {
 			access = policy.CachePurge

@@ -24,14 +24,18 @@ type fallback struct {
 // answered; otherwise it is to be fetched, and stale, when not nil, may
 // answer if that fails. With only-if-cached nothing is fetched: a stored
 // response that needs the origin gets 504.
-func (c *Cache) serveStored(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry, onlyIfCached bool) (done bool, stale *fallback) {
+func (c *Cache) serveStored(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry, onlyIfCached, store bool) (done bool, stale *fallback) {
 	w := ex.Response
 	loadStored(w, e)
 	d, err := c.decider.CacheLookup(ex, times(e.Times, time.Now()))
 	if err != nil {
 		w.Header().Reset()
 		w.SetStatus(0)
-		return !c.policyFailed(ex), nil
+		if c.policyFailed(ex) {
+			// Fail-open bypasses the cache: forwarded, not stored.
+			c.pass(ex, out, key)
+		}
+		return true, nil
 	}
 	if d.StaleIfError && !onlyIfCached {
 		stale = &fallback{e: e}
@@ -39,15 +43,18 @@ func (c *Cache) serveStored(ex *http1.Exchange, out *proxy.Outbound, key string,
 	}
 	switch d.Action {
 	case policy.CacheFresh:
+		if !c.sendStored(ex, e) {
+			return false, nil
+		}
 		c.stats.hits.Add(1)
-		return c.sendStored(ex, e), nil
+		return true, nil
 	case policy.CacheStaleWhileRevalidate:
 		if !c.sendStored(ex, e) {
 			return false, nil
 		}
 		c.stats.hits.Add(1)
 		c.stats.staleServed.Add(1)
-		c.revalidateLater(ex, out, key, e)
+		c.revalidateLater(ex, out, key, e, store)
 		return true, nil
 	case policy.CacheRevalidate:
 		if onlyIfCached {
@@ -55,7 +62,7 @@ func (c *Cache) serveStored(ex *http1.Exchange, out *proxy.Outbound, key string,
 			w.Error(504, "only-if-cached: the stored response must be revalidated with the origin")
 			return true, nil
 		}
-		c.revalidate(ex, out, key, e, stale)
+		c.revalidate(ex, out, key, e, stale, store)
 		return true, nil
 	}
 	w.Header().Reset()
@@ -77,8 +84,9 @@ func loadStored(w *http1.ResponseWriter, e *cache.Entry) {
 // store (then the request is a miss).
 func (c *Cache) sendStored(ex *http1.Exchange, e *cache.Entry) bool {
 	w := ex.Response
+	unchanged := notModified(ex.Request, w.Header())
 	var body *io.LimitedReader
-	if ex.Request.Method != "HEAD" && !notModified(ex.Request, w.Header()) {
+	if ex.Request.Method != "HEAD" && !unchanged {
 		f, err := e.OpenBody()
 		if err != nil {
 			if !errors.Is(err, cache.ErrGone) {
@@ -93,7 +101,7 @@ func (c *Cache) sendStored(ex *http1.Exchange, e *cache.Entry) bool {
 	}
 	h := w.Header()
 	h.Add("Via", c.proxy.Via(ex.Request.ProtoMinor))
-	if notModified(ex.Request, h) {
+	if unchanged {
 		for _, name := range [...]string{"Content-Length", "Content-Type", "Content-Encoding", "Content-Range"} {
 			h.Del(name)
 		}
@@ -168,7 +176,7 @@ func conditional(out *proxy.Outbound, e *cache.Entry) {
 // revalidate asks the upstream whether e is still good, and answers the
 // client from e (refreshed) on 304, from the new response otherwise, or
 // from stale when the upstream fails and the decider allowed it.
-func (c *Cache) revalidate(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry, stale *fallback) {
+func (c *Cache) revalidate(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry, stale *fallback, store bool) {
 	c.stats.revalidations.Add(1)
 	w := ex.Response
 	// The decider's view of the stored response was for this request's
@@ -190,13 +198,13 @@ func (c *Cache) revalidate(ex *http1.Exchange, out *proxy.Outbound, key string, 
 	switch {
 	case resp.Status == 304:
 		c.stats.revalidated.Add(1)
-		c.refresh(ex, key, e, resp.Header, cache.Times{Request: sent, Response: received})
+		c.refresh(ex, key, e, resp.Header, cache.Times{Request: sent, Response: received}, store)
 		return
 	case serverError(resp.Status) && c.serveStale(ex, stale):
 		return
 	}
 	c.stats.misses.Add(1)
-	c.relay(ex, out, resp, storeSink{key: key, allowed: true}, cache.Times{Request: sent, Response: received})
+	c.relay(ex, out, resp, storeSink{key: key, allowed: store}, cache.Times{Request: sent, Response: received})
 }
 
 // serverError is a status stale-if-error covers (RFC 5861 4).
@@ -225,23 +233,24 @@ func (c *Cache) serveStale(ex *http1.Exchange, stale *fallback) bool {
 
 // refresh applies a 304 to e and answers the client with e's body and
 // the refreshed fields.
-func (c *Cache) refresh(ex *http1.Exchange, key string, e *cache.Entry, update *http1.Header, t cache.Times) {
-	e, ok := c.applyNotModified(ex, key, e, update, t)
+func (c *Cache) refresh(ex *http1.Exchange, key string, e *cache.Entry, update *http1.Header, t cache.Times, store bool) {
+	e, ok := c.applyNotModified(ex, key, e, update, t, store)
 	if !ok {
 		return
 	}
 	ex.Response.SetStatus(e.Status)
 	if !c.sendStored(ex, e) {
+		ex.Response.Header().Reset()
 		ex.Response.Error(502, "the stored response vanished while it was revalidated")
 	}
 }
 
 // applyNotModified merges a 304's fields into e's (RFC 9111 4.3.4) in
 // ex.Response, where the decider sees them with status 304 and decides
-// whether the stored entry is updated (or, refused, dropped). It returns
-// the entry to serve; ok is false when a failed decision has answered the
-// request.
-func (c *Cache) applyNotModified(ex *http1.Exchange, key string, e *cache.Entry, update *http1.Header, t cache.Times) (_ *cache.Entry, ok bool) {
+// whether the stored entry is updated; a refusal, or a request that may
+// not store, leaves the store as it was. It returns the entry to serve; ok
+// is false when a failed decision has answered the request.
+func (c *Cache) applyNotModified(ex *http1.Exchange, key string, e *cache.Entry, update *http1.Header, t cache.Times, store bool) (_ *cache.Entry, ok bool) {
 	w := ex.Response
 	loadStored(w, e)
 	h := w.Header()
@@ -258,8 +267,7 @@ func (c *Cache) applyNotModified(ex *http1.Exchange, key string, e *cache.Entry,
 	switch {
 	case err != nil:
 		return e, c.policyFailed(ex)
-	case !d.Store:
-		c.store.Invalidate(key)
+	case !d.Store || !store:
 		return e, true
 	}
 	updated, err := c.store.UpdateHeaders(e, update, t, freshness(d.Lifetime))

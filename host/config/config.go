@@ -37,6 +37,13 @@ type Config struct {
 	Policies map[string]*Policy `toml:"policies"` // by name
 	Proxy    Proxy              `toml:"proxy"`
 	Cache    Cache              `toml:"cache"`
+	Admin    Admin              `toml:"admin"`
+}
+
+// Admin is the admin listener: metrics, health checks and the status page,
+// on an address of its own so that they stay off the public listeners.
+type Admin struct {
+	Listen string `toml:"listen"` // "" runs no admin listener
 }
 
 // Origin is the origin-server listener.
@@ -192,6 +199,7 @@ func Default() *Config {
 		},
 		Proxy: defaultProxy(),
 		Cache: defaultCache(),
+		Admin: Admin{Listen: "127.0.0.1:9090"},
 	}
 }
 
@@ -229,6 +237,11 @@ func (c *Config) check(p *problems, dir string) {
 	checkPolicyRefs(p, "origin.policies", c.Origin.Policies, c.Policies)
 	c.Proxy.check(p, c.Policies)
 	c.Cache.check(p, dir, c.Policies)
+	if c.Admin.Listen != "" {
+		if err := checkAddress(c.Admin.Listen); err != nil {
+			p.add("admin.listen", "bad address %q: %v", c.Admin.Listen, err)
+		}
+	}
 }
 
 func (w *Wasm) check(p *problems, dir string) {

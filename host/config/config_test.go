@@ -173,6 +173,8 @@ connect_ports = [443, 8443]
 x_forwarded_for = true
 preserve_host = true
 x_forwarded = true
+[admin]
+listen = ""
 [cache]
 policy = ""
 dir = "/var/cache/wasmhttpd"
@@ -233,6 +235,7 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 
 		{"string for integer", "[limits]\nmax_headers = \"many\"\n", "limits.max_headers", 2, "expected an integer, found a string"},
 		{"bad proxy address", "[proxy]\nlisten = \"8888\"\n", "proxy.listen", 2, "bad address"},
+		{"bad admin address", "\n[admin]\nlisten = \"nowhere:x\"\n", "admin.listen", 3, "bad address"},
 		{"connect port", "[proxy]\nconnect_ports = [443, 70000]\n", "proxy.connect_ports", 2, "70000 is not a port"},
 		{"proxy policy undefined", "[proxy]\npolicies = [\"nope\"]\n", "proxy.policies", 2, `no policy named "nope"`},
 		{"cache policy undefined", "[cache]\npolicy = \"nope\"\n", "cache.policy", 2, `no policy named "nope"`},

@@ -92,10 +92,6 @@ type CacheTimes struct {
 	Now      time.Time
 }
 
-// CacheDecider reports whether the policy's module makes cache decisions:
-// a policy loaded with Options.CacheHooks always does.
-func (p *Policy) CacheDecider() bool { return p.cacheHooks }
-
 // FailOpen reports whether the policy's failures are to be ignored
 // (on_error = "fail-open"); callers of the cache hooks apply it.
 func (p *Policy) FailOpen() bool { return p.failOpen }

@@ -60,8 +60,14 @@ func (l *Live) Swap(next *Site) {
 	l.cur.Swap(next).release()
 }
 
-// Close retires the current site.
-func (l *Live) Close() { l.cur.Load().release() }
+// Close retires the current site, closing it before it returns when no
+// request holds it (the listeners have drained), so that the caller can
+// close what the site uses, the cache's store, afterwards.
+func (l *Live) Close() {
+	if s := l.cur.Load(); s.refs.Add(-1) == 0 {
+		s.close()
+	}
+}
 
 // RestartOnly names the settings a reload cannot apply to a running
 // server: they shape its listeners, its connections and the cache's store.
@@ -81,6 +87,7 @@ func RestartOnly(old, next *config.Config) []string {
 	}{
 		{"origin.listen", old.Origin.Listen, next.Origin.Listen},
 		{"proxy.listen", old.Proxy.Listen, next.Proxy.Listen},
+		{"admin.listen", old.Admin.Listen, next.Admin.Listen},
 		{"cache", storeOf(old.Cache), storeOf(next.Cache)},
 		{"limits", old.Limits, next.Limits},
 		{"timeouts", old.Timeouts, next.Timeouts},

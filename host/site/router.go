@@ -87,11 +87,14 @@ func (t *targets) reverse(ex *http1.Exchange, up *proxy.Upstream) {
 // Host names.
 func (t *targets) forward(ex *http1.Exchange) {
 	if ex.Request.Form == http1.OriginForm {
-		up, err := t.upstream("http://" + string(ex.Request.Host))
+		// Parsed afresh, not kept: the Host comes from the client, and a
+		// cache of every value a client sends would grow without bound.
+		up, err := proxy.ParseUpstream("http://" + string(ex.Request.Host))
 		if err != nil {
 			ex.Response.Error(400, "cannot forward: "+err.Error())
 			return
 		}
+		up.KeepHost, up.XForwarded = true, t.xForwarded
 		t.reverse(ex, up)
 		return
 	}

@@ -181,9 +181,12 @@ func (s *Site) Caching() *caching.Cache { return s.caching }
 // Policies returns every policy the site loaded.
 func (s *Site) Policies() []*policy.Policy { return s.policies }
 
+// release drops a reference. The last one closes the site in the
+// background: it is usually a request's, whose client must not wait for
+// background revalidations to end and policies to close.
 func (s *Site) release() {
 	if s.refs.Add(-1) == 0 {
-		s.close()
+		go s.close()
 	}
 }
 

@@ -17,7 +17,8 @@
 //
 // What it decides:
 //
-//   - Requests: GET and HEAD use the cache; other methods bypass it
+//   - Requests: GET uses the cache, HEAD is answered from it (never
+//     stored); other methods bypass it
 //     (the proxy invalidates after a successful unsafe one). A request
 //     no-store may be answered from the cache but its response is not
 //     stored; only-if-cached answers 504 on a miss; PURGE is allowed per
@@ -98,8 +99,14 @@ func newPolicy(raw []byte) (*policy, error) {
 
 // Request implements cache.Handler.
 func (p *policy) Request(req guest.Request) cache.Access {
+	access := cache.Lookup | cache.Store
 	switch req.Method() {
-	case "GET", "HEAD":
+	case "GET":
+	case "HEAD":
+		// Answered from a stored GET; a HEAD response has no body to
+		// store, and a HEAD revalidating a stale entry must not make the
+		// refreshed fields fail the storing rules.
+		access = cache.Lookup
 	case "PURGE":
 		if p.mayPurge(req.SourceAddr()) {
 			return cache.Purge
@@ -108,7 +115,6 @@ func (p *policy) Request(req guest.Request) cache.Access {
 	default:
 		return 0
 	}
-	access := cache.Lookup | cache.Store
 	rc := p.requestDirectives(req)
 	if rc.has("no-store") {
 		access &^= cache.Store

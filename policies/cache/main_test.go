@@ -47,7 +47,7 @@ func TestRequestAccess(t *testing.T) {
 		want   cache.Access
 	}{
 		{"GET", nil, "", cache.Lookup | cache.Store},
-		{"HEAD", nil, "", cache.Lookup | cache.Store},
+		{"HEAD", nil, "", cache.Lookup},
 		{"POST", nil, "", 0},
 		{"GET", []string{"Cache-Control: no-store"}, "", cache.Lookup},
 		{"GET", []string{"Cache-Control: only-if-cached, max-stale"}, "", cache.Lookup | cache.Store | cache.OnlyIfCached},
@@ -137,7 +137,7 @@ func TestLookup(t *testing.T) {
 		{"fresh", nil, withDate("Cache-Control: max-age=60", "ETag: \"v\""), 10 * time.Second, cache.Decision{Action: cache.Fresh}, "11", "wasmhttpd; hit; ttl=49"},
 		{"Age from upstream counts", nil, withDate("Cache-Control: max-age=60", "Age: 55", "ETag: \"v\""), 10 * time.Second, cache.Decision{Action: cache.Revalidate}, "66", "wasmhttpd; fwd=stale; ttl=-6"},
 		{"stale with validator revalidates", nil, withDate("Cache-Control: max-age=60", "ETag: \"v\""), 70 * time.Second, cache.Decision{Action: cache.Revalidate}, "71", "wasmhttpd; fwd=stale; ttl=-11"},
-		{"stale without validator refetches", nil, withDate("Cache-Control: max-age=60"), 70 * time.Second, cache.Decision{Action: cache.Miss}, "71", ""},
+		{"stale without validator refetches", nil, withDate("Cache-Control: max-age=60"), 70 * time.Second, cache.Decision{Action: cache.Miss}, "71", "wasmhttpd; fwd=stale; ttl=-11"},
 		{"request no-cache", []string{"Cache-Control: no-cache"}, withDate("Cache-Control: max-age=60", "ETag: \"v\""), time.Second, cache.Decision{Action: cache.Revalidate}, "2", "wasmhttpd; fwd=request; ttl=58"},
 		{"Pragma no-cache", []string{"Pragma: no-cache"}, withDate("Cache-Control: max-age=60", "ETag: \"v\""), time.Second, cache.Decision{Action: cache.Revalidate}, "", "wasmhttpd; fwd=request; ttl=58"},
 		{"request max-age", []string{"Cache-Control: max-age=5"}, withDate("Cache-Control: max-age=60", "ETag: \"v\""), 10 * time.Second, cache.Decision{Action: cache.Revalidate}, "", "fwd=request"},
