@@ -162,7 +162,7 @@ make_fixtures() {
 
 # write_config FILE PORT ROOT [POLICY...]: a wasmhttpd config that serves
 # ROOT with nothing extra — no listings, no compression, no access log, no
-# forward proxy (on by default, on a fixed port) — so that it does the same
+# forward proxy or admin listener (on by default, on fixed ports) — so that it does the same
 # work as the reference file server; with POLICYs, the same config with that
 # chain in front.
 write_config() {
@@ -200,6 +200,7 @@ origin_tables() {
 	fi
 	printf '\n[roots.bench]\npath = "%s"\nlisting = false\ncompress = false\n' "$root"
 	printf '\n[log.access]\npath = "off"\n'
+	printf '\n[admin]\nlisten = ""\n'
 }
 
 # policy_tables [POLICY...]: a [policies.NAME] table for each POLICY, its

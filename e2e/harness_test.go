@@ -171,6 +171,9 @@ level = "debug"
 [log.access]
 path = "off"
 
+[admin]
+listen = ""
+
 [proxy]
 listen = ""
 ` + extra

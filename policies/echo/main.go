@@ -58,13 +58,14 @@ const filesPrefix = "/files/"
 // HandleRequest implements guest.Handler.
 func (p *policy) HandleRequest(req guest.Request, resp guest.Response) (bool, uint32) {
 	path := req.Path()
-	if p.filesRoot != "" && strings.HasPrefix(path, filesPrefix) {
+	method := req.Method()
+	if p.filesRoot != "" && strings.HasPrefix(path, filesPrefix) && (method == "GET" || method == "HEAD" || method == "POST") {
 		// The rest of the path, still percent-encoded: the host decodes
 		// and confines it to the root as it does every request path.
 		req.ServeFrom(p.filesRoot, path[len(filesPrefix)-1:])
 		return true, 0
 	}
-	if req.Method() != "GET" {
+	if method != "GET" {
 		return true, 0
 	}
 	switch {

@@ -99,8 +99,13 @@ func TestFilesRoute(t *testing.T) {
 		assert.Equal(t, guesttest.Route{Kind: guest.RouteStatic, Target: "files", Path: "/a%20b.txt"}, h.Routed)
 	}
 
-	h := guesttest.NewRequest("GET", "/filesystem")
+	h := guesttest.NewRequest("PUT", "/files/a.txt")
 	next, _ := h.Request(p)
+	assert.True(t, next)
+	assert.Zero(t, h.Routed, "only GET, HEAD and POST are routed")
+
+	h = guesttest.NewRequest("GET", "/filesystem")
+	next, _ = h.Request(p)
 	assert.True(t, next)
 	assert.Zero(t, h.Routed, "only /files/ is routed")
 
