@@ -216,6 +216,7 @@ func TestStatusPage(t *testing.T) {
 		"75.0%",   // cache hit ratio, 30 of 40
 		"3.0 MiB", // cache size
 		"<td>auth</td><td class=\"n\">3</td><td><code>ab12cd</code></td><td class=\"n\">12.0 ms</td><td class=\"n\">100</td>",
+		"<code>denied=7</code>", // the guest's own counter
 		"generation 3 from auth.wasm",
 		"&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&amp;", // the hostileText policy name and event detail, escaped
 	} {

@@ -190,10 +190,31 @@ func BenchmarkObserve(b *testing.B) {
 	m := NewMetrics(Sources{})
 	ex := exchange(b, "origin", "GET", 100, 200, "hello")
 	m.Observe(ex, time.Millisecond)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
 			m.Observe(ex, time.Millisecond)
 		}
 	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				m.Observe(ex, time.Millisecond)
+			}
+		})
+	})
+}
+
+// BenchmarkGather is the cost of a scrape over the fake sources, before
+// encoding.
+func BenchmarkGather(b *testing.B) {
+	m := NewMetrics(fakeSources())
+	m.Observe(exchange(b, "origin", "GET", 100, 200, "hello"), time.Millisecond)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Registry().Gather(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
