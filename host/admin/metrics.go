@@ -101,7 +101,7 @@ func NewMetrics(src Sources) *Metrics {
 	empty := make(map[seriesKey]*series)
 	m.series.Store(&empty)
 	m.reg.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut,
-		newSourceCollector(src, m.start),
+		&sourceCollector{src: src, start: m.start},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -42,10 +42,6 @@ type sourceCollector struct {
 	start time.Time
 }
 
-func newSourceCollector(src Sources, start time.Time) *sourceCollector {
-	return &sourceCollector{src: src, start: start}
-}
-
 func newDesc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(name, help, labels, nil)
 }
