@@ -23,8 +23,8 @@ import (
 //	/status       an HTML page that refreshes itself every 5 s
 //	/status.json  the same as JSON, a Status
 //
-// ready may be nil, meaning always ready; events may be nil. Other paths
-// get 404 and methods other than GET and HEAD 405.
+// m is required; ready may be nil, meaning always ready; events may be
+// nil. Other paths get 404 and methods other than GET and HEAD 405.
 func Handler(m *Metrics, events *Events, ready func() bool) http1.Handler {
 	h := &handler{m: m, events: events, ready: ready}
 	return http1.HandlerFunc(h.serve)

@@ -143,9 +143,17 @@ func TestObserveAllocatesNothingOnceSeen(t *testing.T) {
 }
 
 func TestObserveConcurrentFirstSight(t *testing.T) {
-	m := NewMetrics(Sources{})
+	m := NewMetrics(fakeSources())
 	done := make(chan struct{})
 	const workers, each = 8, 50
+	go func() { // scrapes and views race the requests
+		defer func() { done <- struct{}{} }()
+		for range 20 {
+			_, err := m.Registry().Gather()
+			assert.NoError(t, err)
+			m.Status(true, nil)
+		}
+	}()
 	for w := range workers {
 		go func() {
 			defer func() { done <- struct{}{} }()
@@ -155,7 +163,7 @@ func TestObserveConcurrentFirstSight(t *testing.T) {
 			}
 		}()
 	}
-	for range workers {
+	for range workers + 1 {
 		<-done
 	}
 	var sum float64
