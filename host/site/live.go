@@ -4,8 +4,10 @@ import (
 	"reflect"
 	"sync/atomic"
 
+	"wasmhttpd/host/caching"
 	"wasmhttpd/host/config"
 	"wasmhttpd/host/http1"
+	"wasmhttpd/host/policy"
 )
 
 // Live is what the listeners hold: it passes each exchange to the
@@ -37,9 +39,33 @@ func (l *Live) serve(ex *http1.Exchange, handler func(*Site) http1.Handler) {
 	handler(s).Serve(ex)
 }
 
-// Current returns the current site, for status reports; it may be
-// replaced at any time.
-func (l *Live) Current() *Site { return l.cur.Load() }
+// Cache returns the current site's cache statistics; ok is false when it
+// runs no cache.
+func (l *Live) Cache() (_ caching.Stats, ok bool) {
+	s := l.acquire()
+	defer s.release()
+	if s.caching == nil {
+		return caching.Stats{}, false
+	}
+	return s.caching.Stats(), true
+}
+
+// Policies returns the statistics of every policy the current site runs.
+func (l *Live) Policies() []policy.Stats {
+	s := l.acquire()
+	defer s.release()
+	// A policy loaded twice (in a chain and as the cache's decider) is
+	// reported once: metrics label series by the policy's name.
+	stats := make([]policy.Stats, 0, len(s.policies))
+	seen := make(map[string]bool, len(s.policies))
+	for _, p := range s.policies {
+		if !seen[p.Name()] {
+			seen[p.Name()] = true
+			stats = append(stats, p.Stats())
+		}
+	}
+	return stats
+}
 
 // acquire takes a reference on the current site. A site replaced between
 // the load and the increment may already be closing, so the reference is

@@ -27,6 +27,8 @@ type Env struct {
 	// Store is the proxy's disk cache, opened once per process (it locks
 	// its directory); nil runs the proxy without a cache.
 	Store *cache.Store
+	// Notify hears of the policies' loads, rejected modules and failures.
+	Notify func(policy.Event)
 	// ProxyAddrs are the forward proxy listener's addresses: a request
 	// forwarded there would come straight back, so the proxy refuses it.
 	// (The origin listener is a fine upstream: it does not forward.)
@@ -44,6 +46,7 @@ type Site struct {
 	engine   *policy.Engine
 	policies []*policy.Policy // every policy loaded, for closing
 	loaded   map[string]*policy.Policy
+	notify   func(policy.Event)
 	stop     context.CancelFunc // ends the module watchers
 
 	refs      atomic.Int64 // requests in flight, plus one while current
@@ -59,7 +62,7 @@ func Build(cfg *config.Config, env Env) (*Site, error) {
 		env.Logger = slog.Default()
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Site{stop: stop, loaded: map[string]*policy.Policy{}}
+	s := &Site{stop: stop, loaded: map[string]*policy.Policy{}, notify: env.Notify}
 	s.refs.Store(1)
 	if err := s.build(ctx, cfg, env); err != nil {
 		s.close()
@@ -157,6 +160,7 @@ func (s *Site) load(ctx context.Context, cfg *config.Config, logger *slog.Logger
 		}
 	}
 	p, err := s.engine.Load(ctx, policy.Options{
+		Notify:      s.notify,
 		Name:        name,
 		Path:        pc.Wasm,
 		Config:      guestConfig,
@@ -174,12 +178,6 @@ func (s *Site) load(ctx context.Context, cfg *config.Config, logger *slog.Logger
 	go p.Watch(ctx, 0)
 	return p, nil
 }
-
-// Caching returns the site's caching proxy, nil without a cache.
-func (s *Site) Caching() *caching.Cache { return s.caching }
-
-// Policies returns every policy the site loaded.
-func (s *Site) Policies() []*policy.Policy { return s.policies }
 
 // release drops a reference. The last one closes the site in the
 // background: it is usually a request's, whose client must not wait for

@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"wasmhttpd/host/cache"
 	"wasmhttpd/host/config"
 	"wasmhttpd/host/http1"
+	"wasmhttpd/host/policy"
 	"wasmhttpd/host/server"
 	"wasmhttpd/host/site"
 )
@@ -106,7 +108,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
 		return exitRuntime
 	}
-	env := site.Env{Logger: logger}
+	events := admin.NewEvents(64)
+	env := site.Env{Logger: logger, Notify: func(e policy.Event) { events.Add(eventKind(e.Kind), e.Policy, e.Detail) }}
 	for _, l := range listeners {
 		if l.name == "proxy" {
 			env.ProxyAddrs = append(env.ProxyAddrs, l.ln.Addr().String())
@@ -136,33 +139,65 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	live := site.NewLive(first)
 	defer live.Close()
+	metrics := admin.NewMetrics(admin.Sources{
+		Servers: func() map[string]server.Stats {
+			stats := make(map[string]server.Stats, len(listeners))
+			for _, l := range listeners {
+				if l.name != "admin" {
+					stats[l.name] = l.srv.Stats()
+				}
+			}
+			return stats
+		},
+		Cache:    live.Cache,
+		Policies: live.Policies,
+	})
+	var draining atomic.Bool
+	observe := admin.Observers(accessLog.Observe, metrics.Observe)
 	for _, l := range listeners {
-		h := live.Origin()
-		if l.name == "proxy" {
+		var h http1.Handler
+		switch l.name {
+		case "origin":
+			h = live.Origin()
+		case "proxy":
 			h = live.Forward()
+		case "admin":
+			h = admin.Handler(metrics, events, func() bool { return !draining.Load() })
 		}
-		l.srv = server.New(serverConfig(cfg, l.name, h, logger, accessLog.Observe))
+		l.srv = server.New(serverConfig(cfg, l.name, h, logger, observe))
 		logger.Info("serving", "listener", l.name, "addr", l.ln.Addr().String(), "version", version)
 	}
 
 	reload := func() { reloadSite(*configPath, overrides, cfg, live, env, logger) }
-	return serveUntilSignal(listeners, cfg.Timeouts.Shutdown.Duration, reload, logger)
+	return serveUntilSignal(listeners, cfg.Timeouts.Shutdown.Duration, reload, func() { draining.Store(true) }, logger)
+}
+
+// eventKind names a policy event as the status page lists it.
+func eventKind(k policy.EventKind) string {
+	switch k {
+	case policy.EventRejected:
+		return admin.EventRejected
+	case policy.EventFailed:
+		return admin.EventError
+	}
+	return admin.EventSwap
 }
 
 // listener is one of the server's listening sockets and what serves it.
 type listener struct {
-	name string // "origin" or "proxy", as the logs and the access log say
+	name string // "origin", "proxy" or "admin", as the logs and metrics say
 	ln   net.Listener
 	srv  *server.Server
 }
 
 // listen opens the origin's listener and, when configured, the forward
-// proxy's.
+// proxy's and the admin one.
 func listen(cfg *config.Config) ([]*listener, error) {
 	var ls []*listener
 	for _, l := range []struct{ name, key, addr string }{
 		{"origin", "origin.listen", cfg.Origin.Listen},
 		{"proxy", "proxy.listen", cfg.Proxy.Listen},
+		{"admin", "admin.listen", cfg.Admin.Listen},
 	} {
 		if l.addr == "" {
 			continue
@@ -200,10 +235,10 @@ func reloadSite(path string, overrides config.Overrides, running *config.Config,
 	logger.Info("configuration reloaded", "root", cfg.Roots[cfg.Origin.Root].Path, "policies", cfg.Origin.Policies)
 }
 
-// serveUntilSignal serves every listener until INT or TERM, then drains
-// them all within grace; HUP calls reload. A listener that fails stops
-// the others.
-func serveUntilSignal(listeners []*listener, grace time.Duration, reload func(), logger *slog.Logger) int {
+// serveUntilSignal serves every listener until INT or TERM, then calls
+// drain and drains them all within grace; HUP calls reload. A listener
+// that fails stops the others.
+func serveUntilSignal(listeners []*listener, grace time.Duration, reload, drain func(), logger *slog.Logger) int {
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(signals)
@@ -236,6 +271,7 @@ func serveUntilSignal(listeners []*listener, grace time.Duration, reload func(),
 			code = 0
 		}
 	}
+	drain()
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	var drained sync.WaitGroup
