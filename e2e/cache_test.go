@@ -512,39 +512,11 @@ func TestCacheVariantHotSwap(t *testing.T) {
 	c := cacheClient(inst.proxy())
 
 	// Clients keep going across the swap.
-	var failed, served atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := c.Get(loop)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					failed.Add(1)
-					continue
-				}
-				served.Add(1)
-			}
-		}()
-	}
+	stop := loopClients(c, 2, loop, nil)
 	defer func() {
-		close(stop)
-		wg.Wait()
-		assert.Zero(t, failed.Load(), "no request failed across the swap")
-		assert.Positive(t, served.Load())
+		served, failed := stop()
+		assert.Zero(t, failed, "no request failed across the swap")
+		assert.Positive(t, served)
 	}()
 
 	// The standard rules: no-cache without a validator is not stored,

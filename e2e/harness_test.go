@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -263,4 +264,42 @@ func fetch(t *testing.T, client *http.Client, method, url string, body io.Reader
 func copyTree(t *testing.T, src, dst string) {
 	t.Helper()
 	require.NoError(t, os.CopyFS(dst, os.DirFS(src)))
+}
+
+// loopClients sends GETs for url from n goroutines of c until the returned
+// stop is called; a response counts as served when it is a 200 that check
+// (when not nil) accepts. stop waits for the goroutines and reports the
+// counts.
+func loopClients(c *http.Client, n int, url string, check func(*http.Response) bool) (stop func() (served, failed int64)) {
+	var ok, bad atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				resp, err := c.Get(url)
+				if err != nil {
+					bad.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || check != nil && !check(resp) {
+					bad.Add(1)
+					continue
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	return func() (int64, int64) {
+		close(done)
+		wg.Wait()
+		return ok.Load(), bad.Load()
+	}
 }

@@ -3,12 +3,12 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -46,37 +46,14 @@ cache_dir = %q
 wasm = %q
 `, filepath.Join(dir, "cache"), live)), "version"))
 
-	var failed, served atomic.Int64
 	var mu sync.Mutex
 	seen := map[string]int{}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get(inst.url("/index.html"))
-				if err != nil || resp.StatusCode != 200 {
-					failed.Add(1)
-					if err == nil {
-						resp.Body.Close()
-					}
-					continue
-				}
-				resp.Body.Close()
-				served.Add(1)
-				mu.Lock()
-				seen[resp.Header.Get("X-Version")]++
-				mu.Unlock()
-			}
-		}()
-	}
+	stop := loopClients(client, 4, inst.url("/index.html"), func(resp *http.Response) bool {
+		mu.Lock()
+		seen[resp.Header.Get("X-Version")]++
+		mu.Unlock()
+		return true
+	})
 
 	version := func() string {
 		resp, _ := get(t, "GET", inst.url("/index.html"), nil)
@@ -92,11 +69,9 @@ wasm = %q
 		require.Eventually(t, func() bool { return version() == want }, 20*time.Second, 20*time.Millisecond,
 			"swap %d to %s", i+1, want)
 	}
-	close(stop)
-	wg.Wait()
-
-	assert.Zero(t, failed.Load(), "no request failed across the swaps")
-	assert.Greater(t, served.Load(), int64(20))
+	served, failed := stop()
+	assert.Zero(t, failed, "no request failed across the swaps")
+	assert.Greater(t, served, int64(20))
 	assert.Positive(t, seen["v1"])
 	assert.Positive(t, seen["v2"])
 	assert.Contains(t, inst.stderr.String(), "generation=5", "each swap is a new generation, logged")

@@ -22,20 +22,32 @@ type storeSink struct {
 // fetch forwards a miss and relays the answer, storing it when the
 // decider allows; stale, when not nil, answers if the upstream fails.
 func (c *Cache) fetch(ex *http1.Exchange, out *proxy.Outbound, sink storeSink, stale *fallback) {
-	sent := time.Now()
-	resp, err := c.proxy.Fetch(out)
-	if err != nil {
-		if c.serveStale(ex, stale) {
-			return
-		}
-		c.proxy.Fail(ex, out, err)
+	resp, t := c.fetchOrStale(ex, out, stale)
+	if resp == nil {
 		return
 	}
 	defer resp.Close()
-	if serverError(resp.Status) && c.serveStale(ex, stale) {
-		return
+	c.relay(ex, out, resp, sink, t)
+}
+
+// fetchOrStale sends out and returns the response and the exchange's
+// times; or, when the upstream fails (an error, or a 500, 502, 503 or
+// 504) it answers the client itself — with stale if the decider allowed
+// it, else with the failure — and returns nil.
+func (c *Cache) fetchOrStale(ex *http1.Exchange, out *proxy.Outbound, stale *fallback) (*proxy.Response, cache.Times) {
+	sent := time.Now()
+	resp, err := c.proxy.Fetch(out)
+	if err != nil {
+		if !c.serveStale(ex, stale) {
+			c.proxy.Fail(ex, out, err)
+		}
+		return nil, cache.Times{}
 	}
-	c.relay(ex, out, resp, sink, cache.Times{Request: sent, Response: time.Now()})
+	if serverError(resp.Status) && c.serveStale(ex, stale) {
+		resp.Close()
+		return nil, cache.Times{}
+	}
+	return resp, cache.Times{Request: sent, Response: time.Now()}
 }
 
 // relay sends a fetched response to the client, asking the decider first

@@ -184,27 +184,18 @@ func (c *Cache) revalidate(ex *http1.Exchange, out *proxy.Outbound, key string, 
 	w.Header().Reset()
 	w.SetStatus(0)
 	conditional(out, e)
-	sent := time.Now()
-	resp, err := c.proxy.Fetch(out)
-	if err != nil {
-		if c.serveStale(ex, stale) {
-			return
-		}
-		c.proxy.Fail(ex, out, err)
+	resp, t := c.fetchOrStale(ex, out, stale)
+	if resp == nil {
 		return
 	}
 	defer resp.Close()
-	received := time.Now()
-	switch {
-	case resp.Status == 304:
+	if resp.Status == 304 {
 		c.stats.revalidated.Add(1)
-		c.refresh(ex, key, e, resp.Header, cache.Times{Request: sent, Response: received}, store)
-		return
-	case serverError(resp.Status) && c.serveStale(ex, stale):
+		c.refresh(ex, key, e, resp.Header, t, store)
 		return
 	}
 	c.stats.misses.Add(1)
-	c.relay(ex, out, resp, storeSink{key: key, allowed: store}, cache.Times{Request: sent, Response: received})
+	c.relay(ex, out, resp, storeSink{key: key, allowed: store}, t)
 }
 
 // serverError is a status stale-if-error covers (RFC 5861 4).
