@@ -15,11 +15,11 @@ import (
 // once per key at a time. The exchange is reused as soon as Serve
 // returns, so the revalidation runs on a copy of the request, with a
 // response that goes nowhere for the decider to look at.
-func (c *Cache) revalidateLater(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry, store bool) {
+func (c *Cache) revalidateLater(ex *exchange, out *proxy.Outbound, key string, e *cache.Entry, store bool) {
 	if _, busy := c.revalidating.LoadOrStore(key, struct{}{}); busy {
 		return
 	}
-	bg, err := detach(ex)
+	bg, err := detach(ex.Exchange)
 	if err != nil {
 		c.revalidating.Delete(key)
 		c.log.Warn("cache: cannot revalidate in the background", "key", key, "err", err.Error())
@@ -30,13 +30,13 @@ func (c *Cache) revalidateLater(ex *http1.Exchange, out *proxy.Outbound, key str
 	go func() {
 		defer c.background.Done()
 		defer c.revalidating.Delete(key)
-		c.revalidateDetached(bg, bgOut, key, e, store)
+		c.revalidateDetached(&exchange{Exchange: bg}, bgOut, key, e, store)
 	}()
 }
 
 // revalidateDetached is the background revalidation: a 304 refreshes the
 // entry, a new response replaces it when the decider allows.
-func (c *Cache) revalidateDetached(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry, store bool) {
+func (c *Cache) revalidateDetached(ex *exchange, out *proxy.Outbound, key string, e *cache.Entry, store bool) {
 	c.stats.revalidations.Add(1)
 	conditional(out, e)
 	sent := time.Now()

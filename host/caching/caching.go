@@ -125,7 +125,9 @@ func (c *Cache) ServeForward(ex *http1.Exchange) {
 		return
 	}
 	if out := c.proxy.Prepare(ex); out != nil {
-		c.serve(ex, out)
+		x := takeExchange(ex)
+		c.serve(x, out)
+		x.release()
 		c.proxy.Release(out)
 	}
 }
@@ -133,7 +135,9 @@ func (c *Cache) ServeForward(ex *http1.Exchange) {
 // ServeUpstream is the caching reverse proxy to up.
 func (c *Cache) ServeUpstream(ex *http1.Exchange, up *proxy.Upstream) {
 	if out := c.proxy.PrepareUpstream(ex, up); out != nil {
-		c.serve(ex, out)
+		x := takeExchange(ex)
+		c.serve(x, out)
+		x.release()
 		c.proxy.Release(out)
 	}
 }
@@ -154,8 +158,8 @@ func defaultKey(out *proxy.Outbound) string {
 }
 
 // serve answers ex, whose upstream request out is prepared.
-func (c *Cache) serve(ex *http1.Exchange, out *proxy.Outbound) {
-	d, err := c.decider.CacheRequest(ex)
+func (c *Cache) serve(ex *exchange, out *proxy.Outbound) {
+	d, err := c.decider.CacheRequest(ex.Exchange)
 	if err != nil && !c.policyFailed(ex) {
 		return
 	}
@@ -220,7 +224,7 @@ func (c *Cache) serve(ex *http1.Exchange, out *proxy.Outbound) {
 // policyFailed applies the decider's fail mode to a failed decision and
 // reports whether the request may go on (bypassing the cache where it
 // must).
-func (c *Cache) policyFailed(ex *http1.Exchange) bool {
+func (c *Cache) policyFailed(ex *exchange) bool {
 	c.stats.policyErrors.Add(1)
 	if c.decider.FailOpen() {
 		return true
@@ -233,7 +237,7 @@ func (c *Cache) policyFailed(ex *http1.Exchange) bool {
 }
 
 // purge removes every stored response of key.
-func (c *Cache) purge(ex *http1.Exchange, key string) {
+func (c *Cache) purge(ex *exchange, key string) {
 	n := c.store.Invalidate(key)
 	c.stats.purged.Add(int64(n))
 	w := ex.Response
@@ -250,17 +254,18 @@ func (c *Cache) purge(ex *http1.Exchange, key string) {
 
 // pass forwards a request that does not use the cache, and invalidates
 // what a successful unsafe request changed (RFC 9111 4.4).
-func (c *Cache) pass(ex *http1.Exchange, out *proxy.Outbound, key string) {
+func (c *Cache) pass(ex *exchange, out *proxy.Outbound, key string) {
 	resp, err := c.proxy.Fetch(out)
 	if err != nil {
-		c.proxy.Fail(ex, out, err)
+		c.proxy.Fail(ex.Exchange, out, err)
 		return
 	}
 	defer resp.Close()
 	if unsafe(ex.Request.Method) && resp.Status >= 200 && resp.Status < 400 {
 		c.invalidate(key, out, resp.Header)
 	}
-	if err := c.proxy.Relay(ex, resp); err != nil {
+	ex.withChainFields()
+	if err := c.proxy.Relay(ex.Exchange, resp); err != nil {
 		c.relayFailed(ex, out, err)
 	}
 }
@@ -314,10 +319,10 @@ func keyFor(out *proxy.Outbound, target string) string {
 
 // relayFailed logs a relay that broke off: the client went away, or the
 // upstream's body failed (the response is then aborted, which Relay did).
-func (c *Cache) relayFailed(ex *http1.Exchange, out *proxy.Outbound, err error) {
+func (c *Cache) relayFailed(ex *exchange, out *proxy.Outbound, err error) {
 	var upstream *proxy.Error
 	if errors.As(err, &upstream) {
-		c.proxy.Fail(ex, out, err)
+		c.proxy.Fail(ex.Exchange, out, err)
 	}
 }
 

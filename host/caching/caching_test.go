@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"wasmhttpd/host/http1"
 )
 
 func TestMissThenHit(t *testing.T) {
@@ -352,4 +354,29 @@ func TestForcedRefreshStoresWithoutLookingUp(t *testing.T) {
 	_, body = f.do(t, "GET", o.URL+"/r")
 	assert.Equal(t, "two", body, "and what it fetched replaced the stored response")
 	assert.Equal(t, int64(2), o.hits.Load())
+}
+
+// TestChainFieldsSurviveTheCache: fields a policy set before the cache
+// (cookie's Set-Cookie) go out once with every kind of answer.
+func TestChainFieldsSurviveTheCache(t *testing.T) {
+	f := newFixtureBehind(t, func(ex *http1.Exchange) { ex.Response.Header().Set("Set-Cookie", "session=abc") })
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("ETag", `"e"`)
+		fmt.Fprint(w, "x")
+	})
+	for _, tc := range []struct {
+		name, method string
+		header       []string
+		status       int
+	}{
+		{"miss", "GET", nil, 200},
+		{"hit", "GET", nil, 200},
+		{"a 304 from the cache", "GET", []string{"If-None-Match", `"e"`}, 304},
+		{"bypass", "POST", nil, 200},
+	} {
+		resp, _ := f.do(t, tc.method, o.URL+"/c", tc.header...)
+		assert.Equal(t, tc.status, resp.StatusCode, tc.name)
+		assert.Equal(t, []string{"session=abc"}, resp.Header.Values("Set-Cookie"), tc.name)
+	}
 }

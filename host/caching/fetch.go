@@ -21,7 +21,7 @@ type storeSink struct {
 
 // fetch forwards a miss and relays the answer, storing it when the
 // decider allows; stale, when not nil, answers if the upstream fails.
-func (c *Cache) fetch(ex *http1.Exchange, out *proxy.Outbound, sink storeSink, stale *fallback) {
+func (c *Cache) fetch(ex *exchange, out *proxy.Outbound, sink storeSink, stale *fallback) {
 	resp, t := c.fetchOrStale(ex, out, stale)
 	if resp == nil {
 		return
@@ -34,12 +34,12 @@ func (c *Cache) fetch(ex *http1.Exchange, out *proxy.Outbound, sink storeSink, s
 // times; or, when the upstream fails (an error, or a 500, 502, 503 or
 // 504) it answers the client itself — with stale if the decider allowed
 // it, else with the failure — and returns nil.
-func (c *Cache) fetchOrStale(ex *http1.Exchange, out *proxy.Outbound, stale *fallback) (*proxy.Response, cache.Times) {
+func (c *Cache) fetchOrStale(ex *exchange, out *proxy.Outbound, stale *fallback) (*proxy.Response, cache.Times) {
 	sent := time.Now()
 	resp, err := c.proxy.Fetch(out)
 	if err != nil {
 		if !c.serveStale(ex, stale) {
-			c.proxy.Fail(ex, out, err)
+			c.proxy.Fail(ex.Exchange, out, err)
 		}
 		return nil, cache.Times{}
 	}
@@ -53,7 +53,7 @@ func (c *Cache) fetchOrStale(ex *http1.Exchange, out *proxy.Outbound, stale *fal
 // relay sends a fetched response to the client, asking the decider first
 // whether to store it, and then teeing the body into the store as it
 // streams by. The entry is committed only when the whole body went out.
-func (c *Cache) relay(ex *http1.Exchange, out *proxy.Outbound, resp *proxy.Response, sink storeSink, t cache.Times) {
+func (c *Cache) relay(ex *exchange, out *proxy.Outbound, resp *proxy.Response, sink storeSink, t cache.Times) {
 	w := ex.Response
 	h := w.Header()
 	h.Reset()
@@ -80,7 +80,8 @@ func (c *Cache) relay(ex *http1.Exchange, out *proxy.Outbound, resp *proxy.Respo
 	// The fields are in w already, amended by the decider: Relay adds
 	// Via and streams the body.
 	relayed := &proxy.Response{Status: resp.Status, ProtoMinor: resp.ProtoMinor, Header: &emptyHeader, Body: body, Trailer: resp.Trailer}
-	if err := c.proxy.Relay(ex, relayed); err != nil {
+	ex.withChainFields()
+	if err := c.proxy.Relay(ex.Exchange, relayed); err != nil {
 		c.relayFailed(ex, out, err)
 		return
 	}
@@ -101,8 +102,8 @@ var emptyHeader http1.Header
 // begin asks the decider whether resp may be stored and starts storing
 // it; a nil Writer means it is not stored. ok is false when a failed
 // decision has answered the request (fail-closed).
-func (c *Cache) begin(ex *http1.Exchange, resp *proxy.Response, sink storeSink, t cache.Times) (w *cache.Writer, ok bool) {
-	d, err := c.decider.CacheStore(ex, times(t, t.Response))
+func (c *Cache) begin(ex *exchange, resp *proxy.Response, sink storeSink, t cache.Times) (w *cache.Writer, ok bool) {
+	d, err := c.decider.CacheStore(ex.Exchange, times(t, t.Response))
 	if err != nil {
 		return nil, c.policyFailed(ex)
 	}

@@ -130,7 +130,11 @@ type fixture struct {
 	client *http.Client
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureBehind(t, nil) }
+
+// newFixtureBehind is newFixture with before run ahead of the cache on
+// every request, as a policy chain is.
+func newFixtureBehind(t *testing.T, before func(*http1.Exchange)) *fixture {
 	t.Helper()
 	store, err := cache.Open(t.TempDir(), cache.Options{MaxSize: 64 << 20, MaxEntries: 1000, MaxObjectSize: 8 << 20,
 		Logger: slog.New(slog.DiscardHandler)})
@@ -140,7 +144,13 @@ func newFixture(t *testing.T) *fixture {
 	f.cache = New(Config{Store: store, Proxy: px, Decider: f.rules, Logger: slog.New(slog.DiscardHandler)})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := server.New(server.Config{Name: "proxy", Handler: http1.HandlerFunc(f.cache.ServeForward), Logger: slog.New(slog.DiscardHandler)})
+	handler := http1.HandlerFunc(func(ex *http1.Exchange) {
+		if before != nil {
+			before(ex)
+		}
+		f.cache.ServeForward(ex)
+	})
+	srv := server.New(server.Config{Name: "proxy", Handler: handler, Logger: slog.New(slog.DiscardHandler)})
 	done := make(chan struct{})
 	go func() {
 		srv.Serve(ln)

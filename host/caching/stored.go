@@ -24,10 +24,10 @@ type fallback struct {
 // answered; otherwise it is to be fetched, and stale, when not nil, may
 // answer if that fails. With only-if-cached nothing is fetched: a stored
 // response that needs the origin gets 504.
-func (c *Cache) serveStored(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry, onlyIfCached, store bool) (done bool, stale *fallback) {
+func (c *Cache) serveStored(ex *exchange, out *proxy.Outbound, key string, e *cache.Entry, onlyIfCached, store bool) (done bool, stale *fallback) {
 	w := ex.Response
 	loadStored(w, e)
-	d, err := c.decider.CacheLookup(ex, times(e.Times, time.Now()))
+	d, err := c.decider.CacheLookup(ex.Exchange, times(e.Times, time.Now()))
 	if err != nil {
 		w.Header().Reset()
 		w.SetStatus(0)
@@ -82,7 +82,7 @@ func loadStored(w *http1.ResponseWriter, e *cache.Entry) {
 // conditional GET or HEAD that the stored validators satisfy with 304. It
 // reports false, having sent nothing, when the body has meanwhile left the
 // store (then the request is a miss).
-func (c *Cache) sendStored(ex *http1.Exchange, e *cache.Entry) bool {
+func (c *Cache) sendStored(ex *exchange, e *cache.Entry) bool {
 	w := ex.Response
 	unchanged := notModified(ex.Request, w.Header())
 	var body *io.LimitedReader
@@ -101,6 +101,7 @@ func (c *Cache) sendStored(ex *http1.Exchange, e *cache.Entry) bool {
 	}
 	h := w.Header()
 	h.Add("Via", c.proxy.Via(ex.Request.ProtoMinor))
+	ex.withChainFields()
 	if unchanged {
 		for _, name := range [...]string{"Content-Length", "Content-Type", "Content-Encoding", "Content-Range"} {
 			h.Del(name)
@@ -176,7 +177,7 @@ func conditional(out *proxy.Outbound, e *cache.Entry) {
 // revalidate asks the upstream whether e is still good, and answers the
 // client from e (refreshed) on 304, from the new response otherwise, or
 // from stale when the upstream fails and the decider allowed it.
-func (c *Cache) revalidate(ex *http1.Exchange, out *proxy.Outbound, key string, e *cache.Entry, stale *fallback, store bool) {
+func (c *Cache) revalidate(ex *exchange, out *proxy.Outbound, key string, e *cache.Entry, stale *fallback, store bool) {
 	c.stats.revalidations.Add(1)
 	w := ex.Response
 	// The decider's view of the stored response was for this request's
@@ -206,7 +207,7 @@ func serverError(status int) bool {
 // serveStale answers with a stored response as the decider saw it at
 // lookup, because its origin failed; it reports false when there is none
 // to serve.
-func (c *Cache) serveStale(ex *http1.Exchange, stale *fallback) bool {
+func (c *Cache) serveStale(ex *exchange, stale *fallback) bool {
 	if stale == nil {
 		return false
 	}
@@ -224,7 +225,7 @@ func (c *Cache) serveStale(ex *http1.Exchange, stale *fallback) bool {
 
 // refresh applies a 304 to e and answers the client with e's body and
 // the refreshed fields.
-func (c *Cache) refresh(ex *http1.Exchange, key string, e *cache.Entry, update *http1.Header, t cache.Times, store bool) {
+func (c *Cache) refresh(ex *exchange, key string, e *cache.Entry, update *http1.Header, t cache.Times, store bool) {
 	e, ok := c.applyNotModified(ex, key, e, update, t, store)
 	if !ok {
 		return
@@ -241,7 +242,7 @@ func (c *Cache) refresh(ex *http1.Exchange, key string, e *cache.Entry, update *
 // whether the stored entry is updated; a refusal, or a request that may
 // not store, leaves the store as it was. It returns the entry to serve; ok
 // is false when a failed decision has answered the request.
-func (c *Cache) applyNotModified(ex *http1.Exchange, key string, e *cache.Entry, update *http1.Header, t cache.Times, store bool) (_ *cache.Entry, ok bool) {
+func (c *Cache) applyNotModified(ex *exchange, key string, e *cache.Entry, update *http1.Header, t cache.Times, store bool) (_ *cache.Entry, ok bool) {
 	w := ex.Response
 	loadStored(w, e)
 	h := w.Header()
@@ -254,7 +255,7 @@ func (c *Cache) applyNotModified(ex *http1.Exchange, key string, e *cache.Entry,
 		}
 	}
 	w.SetStatus(304)
-	d, err := c.decider.CacheStore(ex, times(t, t.Response))
+	d, err := c.decider.CacheStore(ex.Exchange, times(t, t.Response))
 	switch {
 	case err != nil:
 		return e, c.policyFailed(ex)
