@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,6 +141,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	live := site.NewLive(first)
 	defer live.Close()
+	logSummary(logger, cfg)
 	metrics := admin.NewMetrics(admin.Sources{
 		Servers: func() map[string]server.Stats {
 			stats := make(map[string]server.Stats, len(listeners))
@@ -170,6 +173,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	reload := func() { reloadSite(*configPath, overrides, cfg, live, env, logger) }
 	return serveUntilSignal(listeners, cfg.Timeouts.Shutdown.Duration, reload, func() { draining.Store(true) }, logger)
+}
+
+// logSummary says at start what the configuration serves, beside the
+// listeners' own lines: the roots, the policy chains and the cache.
+func logSummary(logger *slog.Logger, cfg *config.Config) {
+	roots := make([]string, 0, len(cfg.Roots))
+	for _, name := range slices.Sorted(maps.Keys(cfg.Roots)) {
+		r := cfg.Roots[name]
+		mode := "read-only"
+		if r.Writes {
+			mode = "writable"
+		}
+		roots = append(roots, name+"="+r.Path+" ("+mode+")")
+	}
+	cache := "off"
+	if cfg.Cache.Policy != "" {
+		cache = fmt.Sprintf("%s in %s, up to %v and %d entries", cfg.Cache.Policy, cfg.Cache.Dir, cfg.Cache.MaxSize, cfg.Cache.MaxEntries)
+	}
+	logger.Info("site", "roots", strings.Join(roots, ", "), "origin.root", cfg.Origin.Root,
+		"origin.policies", cfg.Origin.Policies, "proxy.policies", cfg.Proxy.Policies, "cache", cache)
 }
 
 // eventKind names a policy event as the status page lists it.
