@@ -48,6 +48,7 @@ func TestAdminListener(t *testing.T) {
 	assert.Contains(t, body, `wasmhttpd_policy_calls_total{policy="redirects"} 3`)
 	assert.Contains(t, body, `wasmhttpd_policy_generation{policy="redirects"} 1`)
 	assert.Contains(t, body, `wasmhttpd_connections{listener="origin",state="idle"}`)
+	assert.Contains(t, body, "wasmhttpd_upstream_errors_total 0")
 
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/nope": 404} {
 		resp, _ := get(t, "GET", base+path, nil)

@@ -107,6 +107,36 @@ const maxInterim = 16
 // side effect: the method is idempotent and no body byte was consumed.
 // Errors are *Error.
 func (p *Proxy) Fetch(out *Outbound) (*Response, error) {
+	resp, err := p.fetch(out)
+	if err != nil {
+		p.countFailure(err)
+	}
+	return resp, err
+}
+
+// countFailure counts a failure that is the upstream's (a 5xx answer to
+// the client), not the client's.
+func (p *Proxy) countFailure(err error) {
+	var e *Error
+	if !errors.As(err, &e) || e.Status < 500 {
+		return
+	}
+	p.errors.Add(1)
+	if e.Status == 504 {
+		p.timeouts.Add(1)
+	}
+}
+
+// Stats are the proxy's upstream failures since New.
+type Stats struct {
+	Errors   int64 // fetches and relayed bodies that failed, timeouts included
+	Timeouts int64
+}
+
+// Stats returns the counters.
+func (p *Proxy) Stats() Stats { return Stats{Errors: p.errors.Load(), Timeouts: p.timeouts.Load()} }
+
+func (p *Proxy) fetch(out *Outbound) (*Response, error) {
 	key := hostKey{addr: out.Addr, tls: out.Scheme == "https", serverName: out.ServerName}
 	fresh := false
 	for {

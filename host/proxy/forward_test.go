@@ -235,7 +235,7 @@ func TestUpstreamFailures(t *testing.T) {
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx")
 	})
 	hangup := rawOrigin(t, func(c net.Conn) { readHead(t, bufio.NewReader(c)) })
-	_, addr := startProxy(t, Config{ResponseHeaderTimeout: 200 * time.Millisecond})
+	p, addr := startProxy(t, Config{ResponseHeaderTimeout: 200 * time.Millisecond})
 
 	tests := []struct {
 		name, target string
@@ -256,6 +256,7 @@ func TestUpstreamFailures(t *testing.T) {
 			assert.Contains(t, body, tt.want)
 		})
 	}
+	assert.Equal(t, Stats{Errors: int64(len(tests)), Timeouts: 1}, p.Stats(), "every failure counted, the silent one as a timeout")
 }
 
 func TestBodyCutShortAbortsTheClientResponse(t *testing.T) {
@@ -268,7 +269,7 @@ func TestBodyCutShortAbortsTheClientResponse(t *testing.T) {
 		readHead(t, bufio.NewReader(c))
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
 	})
-	_, addr := startProxy(t, Config{})
+	p, addr := startProxy(t, Config{})
 	client := proxyClient(t, addr)
 	for _, target := range []string{origin, chunked} {
 		resp, err := client.Get("http://" + target + "/")
@@ -277,6 +278,7 @@ func TestBodyCutShortAbortsTheClientResponse(t *testing.T) {
 		resp.Body.Close()
 		assert.ErrorIs(t, err, io.ErrUnexpectedEOF, "a truncated upstream body is never presented as complete")
 	}
+	assert.Equal(t, int64(2), p.Stats().Errors)
 }
 
 func TestInterimResponses(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"wasmhttpd/host/http1"
 )
@@ -23,7 +24,9 @@ type Proxy struct {
 	pool *pool
 
 	via10, via11 string // our Via entries, "1.x <name>"
-	outbounds    sync.Pool
+
+	errors, timeouts atomic.Int64 // upstream failures, for Stats
+	outbounds        sync.Pool
 }
 
 // New returns a Proxy for cfg (defaults filled in).
@@ -391,7 +394,9 @@ func (p *Proxy) Relay(ex *http1.Exchange, resp *Response) error {
 		}
 		if rerr != nil {
 			w.Abort()
-			return &Error{Status: 502, Msg: "response body cut short: " + rootCause(rerr), Err: rerr}
+			err := &Error{Status: 502, Msg: "response body cut short: " + rootCause(rerr), Err: rerr}
+			p.countFailure(err)
+			return err
 		}
 	}
 	if resp.Trailer.Len() > 0 {

@@ -8,6 +8,7 @@ import (
 	"wasmhttpd/host/config"
 	"wasmhttpd/host/http1"
 	"wasmhttpd/host/policy"
+	"wasmhttpd/host/proxy"
 )
 
 // Live is what the listeners hold: it passes each exchange to the
@@ -48,6 +49,13 @@ func (l *Live) Cache() (_ caching.Stats, ok bool) {
 		return caching.Stats{}, false
 	}
 	return s.caching.Stats(), true
+}
+
+// Upstream returns the current site's proxy failure counters.
+func (l *Live) Upstream() proxy.Stats {
+	s := l.acquire()
+	defer s.release()
+	return s.proxy.Stats()
 }
 
 // Policies returns the statistics of every policy the current site runs.

@@ -154,6 +154,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		},
 		Cache:    live.Cache,
 		Policies: live.Policies,
+		Upstream: func() admin.UpstreamStats {
+			st := live.Upstream()
+			return admin.UpstreamStats{Errors: st.Errors, Timeouts: st.Timeouts}
+		},
 	})
 	var draining atomic.Bool
 	observe := admin.Observers(accessLog.Observe, metrics.Observe)
