@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// buildExample builds examples/NAME to out as the authoring guide does.
+func buildExample(t *testing.T, name, out, ldflags string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-ldflags", ldflags, "-o", out, "./examples/"+name)
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	output, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(output))
+}
+
+// TestAuthoringGuide follows docs/authoring.md: build the example policy,
+// deploy it, see it answer, swap in a second build and watch the swap on
+// the status page.
+func TestAuthoringGuide(t *testing.T) {
+	dir := t.TempDir()
+	live := filepath.Join(dir, "hello.wasm")
+	buildExample(t, "policy-hello", live, "")
+	inst := startServer(t, withAdmin(withOriginPolicies(defaultConfig(fmt.Sprintf(`
+[policies.hello]
+wasm = %q
+config = { greeting = "hi", forbidden = "/private/" }
+`, live)), "hello")))
+
+	resp, _ := get(t, "HEAD", inst.url("/"), nil)
+	assert.Equal(t, "hi (v1)", resp.Header.Get("X-Hello"))
+	resp, body := get(t, "GET", inst.url("/private/x"), nil)
+	assert.Equal(t, 403, resp.StatusCode)
+	assert.Equal(t, "not here\n", body)
+
+	buildExample(t, "policy-hello", live+".new", "-X main.version=2")
+	require.NoError(t, os.Rename(live+".new", live))
+	require.Eventually(t, func() bool {
+		resp, _ := get(t, "HEAD", inst.url("/"), nil)
+		return resp.Header.Get("X-Hello") == "hi (v2)"
+	}, 20*time.Second, 50*time.Millisecond)
+
+	_, body = get(t, "GET", "http://"+inst.admin()+"/status.json", nil)
+	var status struct {
+		Policies []struct {
+			Name       string           `json:"name"`
+			Generation uint64           `json:"generation"`
+			Counters   map[string]int64 `json:"counters"`
+		} `json:"policies"`
+		Events []struct{ Kind, Policy string } `json:"events"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &status))
+	require.Len(t, status.Policies, 1)
+	assert.Equal(t, uint64(2), status.Policies[0].Generation)
+	assert.Positive(t, status.Policies[0].Counters["requests_head"])
+	require.NotEmpty(t, status.Events)
+	assert.Equal(t, "swap", status.Events[0].Kind, "the newest event is the swap")
+	assert.Equal(t, "hello", status.Events[0].Policy)
+}
+
+// TestAuthoringGuideShowsTheExample keeps the guide's listing true: every
+// line of its first Go block is a line of the example's source.
+func TestAuthoringGuideShowsTheExample(t *testing.T) {
+	guide, err := os.ReadFile("../docs/authoring.md")
+	require.NoError(t, err)
+	source, err := os.ReadFile("../examples/policy-hello/main.go")
+	require.NoError(t, err)
+	_, block, ok := strings.Cut(string(guide), "```go\n")
+	require.True(t, ok)
+	block, _, _ = strings.Cut(block, "```")
+	lines := map[string]bool{}
+	for _, l := range strings.Split(string(source), "\n") {
+		lines[strings.TrimSpace(l)] = true
+	}
+	for _, l := range strings.Split(block, "\n") {
+		assert.True(t, lines[strings.TrimSpace(l)], "the guide shows a line the example does not have: %q", l)
+	}
+}
