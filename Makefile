@@ -6,7 +6,7 @@ BIN     := bin/wasmhttpd
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build policies run test vet fuzz bench clean
+.PHONY: all build policies run test vet browser fuzz bench clean
 
 all: build
 
@@ -41,10 +41,18 @@ vet:
 
 # The whole suite: unit tests under the race detector, then the end-to-end
 # tests, which build and start the real binary on loopback ports.
-test: vet
+test: vet browser
 	$(GO) test -race -count=1 ./host/... ./bench/...
 	$(GO) test -race -count=1 ./guest/... ./policies/... ./examples/...
 	$(GO) test -count=1 ./e2e/...
+
+# The browser tests drive Debian's chromium; it is installed when missing
+# and apt-get can (as root), otherwise those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		echo "installing chromium for the browser tests" && \
+		timeout 900 sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null'; } || \
+		echo "chromium is not installed: the browser tests will skip"
 
 # A short run of every fuzz target (the seed corpus also runs in `make test`).
 FUZZTIME ?= 30s
