@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,23 +13,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// buildExample builds examples/NAME to out as the authoring guide does.
-func buildExample(t *testing.T, name, out, ldflags string) {
-	t.Helper()
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-ldflags", ldflags, "-o", out, "./examples/"+name)
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	output, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(output))
-}
-
 // TestAuthoringGuide follows docs/authoring.md: build the example policy,
 // deploy it, see it answer, swap in a second build and watch the swap on
 // the status page.
 func TestAuthoringGuide(t *testing.T) {
 	dir := t.TempDir()
 	live := filepath.Join(dir, "hello.wasm")
-	buildExample(t, "policy-hello", live, "")
+	buildWasm(t, "examples/policy-hello", live, "")
 	inst := startServer(t, withAdmin(withOriginPolicies(defaultConfig(fmt.Sprintf(`
 [policies.hello]
 wasm = %q
@@ -43,7 +32,7 @@ config = { greeting = "hi", forbidden = "/private/" }
 	assert.Equal(t, 403, resp.StatusCode)
 	assert.Equal(t, "not here\n", body)
 
-	buildExample(t, "policy-hello", live+".new", "-X main.version=2")
+	buildWasm(t, "examples/policy-hello", live+".new", "-X main.version=2")
 	require.NoError(t, os.Rename(live+".new", live))
 	require.Eventually(t, func() bool {
 		resp, _ := get(t, "HEAD", inst.url("/"), nil)

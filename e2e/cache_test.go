@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -480,16 +479,6 @@ func TestCacheEvictionAtTheSizeBound(t *testing.T) {
 	}, 5*time.Second, 5*time.Millisecond)
 }
 
-// buildVariant compiles examples/cache-variant to out with its operator
-// rules set at build time.
-func buildVariant(t *testing.T, out string, ldflags string) {
-	t.Helper()
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-ldflags", ldflags, "-o", out, "../examples/cache-variant")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	output, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(output))
-}
-
 // TestCacheVariantHotSwap runs the standard cache policy, then renames the
 // operator's variant over its module while clients keep requesting: the
 // forced host is cached for an hour whatever its origin says, the
@@ -505,7 +494,7 @@ func TestCacheVariantHotSwap(t *testing.T) {
 	live := filepath.Join(dir, "cache.wasm")
 	copyFile(t, "../policies/cache.wasm", live)
 	variant := filepath.Join(dir, "variant.wasm")
-	buildVariant(t, variant, fmt.Sprintf("-X main.forcedHost=%s -X main.neverPrefix=/account/", forced))
+	buildWasm(t, "examples/cache-variant", variant, fmt.Sprintf("-X main.forcedHost=%s -X main.neverPrefix=/account/", forced))
 	config := cachingConfig(t, t.TempDir(), "")
 	config = strings.Replace(config, filepath.Join(mustAbs(t, "../policies"), "cache.wasm"), live, 1)
 	inst := startServer(t, config)

@@ -17,12 +17,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// buildGuest compiles a test guest of host/policy/testdata with the
-// standard toolchain, as `make` builds policies without TinyGo.
-func buildGuest(t *testing.T, name, out string, ldflags string) {
+// buildWasm compiles the main package at pkg (a path from the
+// repository's root) with the standard toolchain, as make builds policies
+// without TinyGo.
+func buildWasm(t *testing.T, pkg, out, ldflags string) {
 	t.Helper()
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-ldflags", ldflags, "-o", out, ".")
-	cmd.Dir = filepath.Join("..", "host", "policy", "testdata", name)
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-ldflags", ldflags, "-o", out, "./"+pkg)
+	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 	output, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(output))
@@ -33,8 +34,8 @@ func buildGuest(t *testing.T, name, out string, ldflags string) {
 func TestPolicyHotSwapUnderLoad(t *testing.T) {
 	dir := t.TempDir()
 	v1, v2 := filepath.Join(dir, "v1.wasm"), filepath.Join(dir, "v2.wasm")
-	buildGuest(t, "version", v1, "-X main.version=v1")
-	buildGuest(t, "version", v2, "-X main.version=v2")
+	buildWasm(t, "host/policy/testdata/version", v1, "-X main.version=v1")
+	buildWasm(t, "host/policy/testdata/version", v2, "-X main.version=v2")
 	live := filepath.Join(dir, "live.wasm")
 	copyFile(t, v1, live)
 
@@ -82,7 +83,7 @@ wasm = %q
 func TestBrokenPolicyModuleKeepsTheOldOne(t *testing.T) {
 	dir := t.TempDir()
 	live := filepath.Join(dir, "live.wasm")
-	buildGuest(t, "version", live, "-X main.version=v1")
+	buildWasm(t, "host/policy/testdata/version", live, "-X main.version=v1")
 	inst := startServer(t, withOriginPolicies(defaultConfig(fmt.Sprintf(`
 [policies.version]
 wasm = %q
@@ -135,7 +136,7 @@ func TestSIGHUPReloadsConfiguration(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode, "listings are on at first")
 
 	guest := filepath.Join(inst.dir, "version.wasm")
-	buildGuest(t, "version", guest, "-X main.version=v1")
+	buildWasm(t, "host/policy/testdata/version", guest, "-X main.version=v1")
 	path := filepath.Join(inst.dir, "config.toml")
 	current, err := os.ReadFile(path)
 	require.NoError(t, err)
