@@ -21,7 +21,9 @@
 //
 //   - host: the Host field without its port, case-insensitive; "*.x.y"
 //     matches any subdomain of x.y (not x.y itself); absent matches all.
-//   - path: the exact path; prefix: a path prefix (give one or neither).
+//   - path: the exact path; prefix: a path prefix, whole segments only
+//     ("/api" takes "/api" and "/api/x", not "/apiary"); give one or
+//     neither.
 //   - methods: the methods matched; absent matches all.
 //
 // Exactly one action:
@@ -150,7 +152,7 @@ func (r *Rule) matches(method, host, path string) bool {
 	case host != r.Host:
 		return false
 	}
-	if r.Path != "" && path != r.Path || r.Prefix != "" && !strings.HasPrefix(path, r.Prefix) {
+	if r.Path != "" && path != r.Path || r.Prefix != "" && !underPrefix(path, r.Prefix) {
 		return false
 	}
 	if len(r.Methods) == 0 {
@@ -162,6 +164,16 @@ func (r *Rule) matches(method, host, path string) bool {
 		}
 	}
 	return false
+}
+
+// underPrefix reports whether path is prefix or below it, segment by
+// segment: "/api" takes "/api" and "/api/x", not "/apiary", which a
+// strip_prefix would otherwise turn into "/ary".
+func underPrefix(path, prefix string) bool {
+	if !strings.HasPrefix(path, prefix) {
+		return false
+	}
+	return len(path) == len(prefix) || strings.HasSuffix(prefix, "/") || path[len(prefix)] == '/'
 }
 
 // hostname returns the Host field without port, lower-cased.

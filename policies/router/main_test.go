@@ -33,6 +33,7 @@ func TestRoutes(t *testing.T) {
 		{"wildcard needs a subdomain", "GET", "/", "internal", guesttest.Route{}, ""},
 		{"method not listed", "POST", "/", "db.internal", guesttest.Route{}, ""},
 		{"no rule: default root", "GET", "/index.html", "a", guesttest.Route{}, ""},
+		{"prefix takes whole segments only", "GET", "/docsearch", "a", guesttest.Route{}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := guesttest.NewRequest(tc.method, tc.uri, "Host: "+tc.host).Install()
@@ -76,5 +77,21 @@ func TestConfigErrors(t *testing.T) {
 	} {
 		_, err := newPolicy([]byte(cfg))
 		assert.ErrorContains(t, err, want, cfg)
+	}
+}
+
+func TestUnderPrefix(t *testing.T) {
+	for _, tc := range []struct {
+		path, prefix string
+		want         bool
+	}{
+		{"/api", "/api", true},
+		{"/api/x", "/api", true},
+		{"/apiary", "/api", false},
+		{"/api/", "/api/", true},
+		{"/api/x", "/api/", true},
+		{"/ap", "/api", false},
+	} {
+		assert.Equal(t, tc.want, underPrefix(tc.path, tc.prefix), "%s under %s", tc.path, tc.prefix)
 	}
 }
