@@ -1,7 +1,8 @@
 package admin
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -117,7 +118,7 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	emit(ch, startDesc, prometheus.GaugeValue, float64(c.start.UnixNano())/1e9)
 	if c.src.Servers != nil {
 		servers := c.src.Servers()
-		for _, name := range sortedKeys(servers) {
+		for _, name := range slices.Sorted(maps.Keys(servers)) {
 			s := servers[name]
 			emit(ch, connsDesc, prometheus.GaugeValue, float64(s.Open-s.Idle), name, "active")
 			emit(ch, connsDesc, prometheus.GaugeValue, float64(s.Idle), name, "idle")
@@ -160,13 +161,4 @@ func emit(ch chan<- prometheus.Metric, d *prometheus.Desc, typ prometheus.ValueT
 		m = prometheus.NewInvalidMetric(d, err)
 	}
 	ch <- m
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -78,7 +80,7 @@ func (m *Metrics) Status(ready bool, events *Events) Status {
 	if m.src.Servers != nil {
 		servers = m.src.Servers()
 	}
-	names := sortedKeys(servers)
+	names := slices.Sorted(maps.Keys(servers))
 	for name := range byListener {
 		if _, ok := servers[name]; !ok {
 			names = append(names, name)

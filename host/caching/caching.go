@@ -144,9 +144,12 @@ func (c *Cache) ServeUpstream(ex *http1.Exchange, up *proxy.Upstream) {
 
 // defaultKey is the absolute URI the request is fetched from, scheme and
 // host lower-cased: what RFC 9111 2 calls the target URI.
-func defaultKey(out *proxy.Outbound) string {
+func defaultKey(out *proxy.Outbound) string { return keyFor(out, out.Target) }
+
+// keyFor is the default key of target on out's scheme and host.
+func keyFor(out *proxy.Outbound, target []byte) string {
 	host := out.Header.Get("Host")
-	b := make([]byte, 0, len(out.Scheme)+3+len(host)+len(out.Target))
+	b := make([]byte, 0, len(out.Scheme)+3+len(host)+len(target))
 	b = append(append(b, out.Scheme...), "://"...)
 	for _, ch := range host {
 		if 'A' <= ch && ch <= 'Z' {
@@ -154,7 +157,7 @@ func defaultKey(out *proxy.Outbound) string {
 		}
 		b = append(b, ch)
 	}
-	return string(append(b, out.Target...))
+	return string(append(b, target...))
 }
 
 // serve answers ex, whose upstream request out is prepared.
@@ -285,7 +288,7 @@ func (c *Cache) invalidate(key string, out *proxy.Outbound, h *http1.Header) {
 	n := c.store.Invalidate(key)
 	for _, name := range [...]string{"Location", "Content-Location"} {
 		if target := sameOriginPath(string(h.Get(name)), out); target != "" {
-			n += c.store.Invalidate(keyFor(out, target))
+			n += c.store.Invalidate(keyFor(out, []byte(target)))
 		}
 	}
 	c.stats.invalidated.Add(int64(n))
@@ -306,15 +309,6 @@ func sameOriginPath(v string, out *proxy.Outbound) string {
 		return v[len(prefix):]
 	}
 	return ""
-}
-
-// keyFor is defaultKey for another target on out's host.
-func keyFor(out *proxy.Outbound, target string) string {
-	saved := out.Target
-	out.Target = []byte(target)
-	k := defaultKey(out)
-	out.Target = saved
-	return k
 }
 
 // relayFailed logs a relay that broke off: the client went away, or the

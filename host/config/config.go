@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -224,14 +225,14 @@ func DefaultRootSettings(name string) *Root {
 // so that the caller can pick the earliest in the file.
 func (c *Config) check(p *problems, dir string) {
 	c.Origin.check(p, c.Roots)
-	for _, name := range sortedKeys(c.Roots) {
+	for _, name := range slices.Sorted(maps.Keys(c.Roots)) {
 		c.Roots[name].check(p, dir)
 	}
 	c.Limits.check(p)
 	c.Timeouts.check(p)
 	c.Log.check(p, dir)
 	c.Wasm.check(p, dir)
-	for _, name := range sortedKeys(c.Policies) {
+	for _, name := range slices.Sorted(maps.Keys(c.Policies)) {
 		c.Policies[name].check(p, name, dir)
 	}
 	checkPolicyRefs(p, "origin.policies", c.Origin.Policies, c.Policies)
@@ -277,7 +278,7 @@ func (o *Origin) check(p *problems, roots map[string]*Root) {
 func checkRootRef(p *problems, key, name string, roots map[string]*Root) {
 	if _, ok := roots[name]; !ok {
 		p.add(key, "no root named %q: define a [roots.%s] table, or use one of %s",
-			name, toml.Key{name}, strings.Join(sortedKeys(roots), ", "))
+			name, toml.Key{name}, strings.Join(slices.Sorted(maps.Keys(roots)), ", "))
 	}
 }
 
@@ -395,13 +396,4 @@ func oneOf(p *problems, key, v string, allowed ...string) {
 	if !slices.Contains(allowed, v) {
 		p.add(key, "%q is not one of %s", v, strings.Join(allowed, ", "))
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

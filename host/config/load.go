@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -102,7 +103,7 @@ func (f *file) decodeRoots(md toml.MetaData, loc *locator) error {
 		f.Config.Roots[DefaultRoot] = DefaultRootSettings(DefaultRoot)
 		return nil
 	}
-	names := sortedKeys(f.Roots)
+	names := slices.Sorted(maps.Keys(f.Roots))
 	slices.SortStableFunc(names, func(a, b string) int {
 		return cmp.Compare(loc.line(toml.Key{"roots", a}.String()), loc.line(toml.Key{"roots", b}.String()))
 	})
@@ -165,11 +166,11 @@ func (o Overrides) apply(p *problems, c *Config) {
 		c.Origin.Listen = o.Listen
 		p.flags["origin.listen"] = "-listen"
 	}
-	for _, name := range sortedKeys(o.Roots) {
+	for _, name := range slices.Sorted(maps.Keys(o.Roots)) {
 		root, ok := c.Roots[name]
 		if !ok {
 			p.list = append(p.list, &Error{File: p.file, Key: "-root " + name + "=" + o.Roots[name],
-				Msg: fmt.Sprintf("no root named %q in the file; it has %s", name, strings.Join(sortedKeys(c.Roots), ", "))})
+				Msg: fmt.Sprintf("no root named %q in the file; it has %s", name, strings.Join(slices.Sorted(maps.Keys(c.Roots)), ", "))})
 			continue
 		}
 		path, err := filepath.Abs(o.Roots[name])

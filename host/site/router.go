@@ -2,6 +2,7 @@ package site
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -120,11 +121,7 @@ func (r *router) CheckRoute(rt policy.Route) error {
 	switch rt.Kind {
 	case policy.RouteStatic:
 		if _, ok := r.roots[rt.Target]; !ok {
-			names := make([]string, 0, len(r.roots))
-			for name := range r.roots {
-				names = append(names, name)
-			}
-			slices.Sort(names)
+			names := slices.Sorted(maps.Keys(r.roots))
 			return fmt.Errorf("no root named %q (the roots are %s)", rt.Target, strings.Join(names, ", "))
 		}
 		if rt.Path != "" && rt.Path[0] != '/' {
