@@ -1,7 +1,10 @@
 package policy
 
 import (
+	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -187,4 +190,25 @@ func TestLogRation(t *testing.T) {
 	unlogged, ok := r.take(t0.Add(time.Second / logRate))
 	assert.True(t, ok, "a token comes back after 1/logRate s")
 	assert.Equal(t, uint64(5), unlogged)
+}
+
+// TestCountersSurviveASwap: counters belong to the policy, not to the
+// module serving it.
+func TestCountersSurviveASwap(t *testing.T) {
+	conform, err := os.ReadFile(guest("conform"))
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "counting.wasm")
+	install(t, path, conform)
+	p, err := engine.Load(t.Context(), Options{Name: "surviving", Path: path})
+	require.NoError(t, err)
+	defer p.Close()
+	c := NewChain([]*Policy{p}, echo)
+	do(t, c, get("counter", "X-Counter: hits\r\n"))
+
+	// The same code with a custom section appended: another module.
+	install(t, path, append(bytes.Clone(conform), 0, 3, 1, 'x', 0))
+	require.NoError(t, p.Reload(t.Context()))
+	require.Equal(t, uint64(2), p.Stats().Generation)
+	do(t, c, get("counter", "X-Counter: hits\r\n"))
+	assert.Equal(t, map[string]int64{"hits": 4}, p.Stats().Counters)
 }
