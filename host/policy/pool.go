@@ -14,6 +14,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"wasmhttpd/host/http1"
+	"wasmhttpd/host/policy/internal/interrupt"
 )
 
 // instance is one instantiated guest module. It is not goroutine-safe: a
@@ -25,8 +26,11 @@ type instance struct {
 	handleReq    api.Function
 	handleResp   api.Function             // nil when the guest does not export it
 	cacheFns     [phaseCount]api.Function // the cache hooks by phase, when the policy decides caching
-	ctx          context.Context          // carries the instance; for _initialize
-	dl           *deadlineCtx             // reused for every call
+	ctx          context.Context          // carries the instance to the host functions
+	interrupt    api.MutableGlobal        // set, the guest traps at its next loop (package interrupt)
+	timer        *time.Timer              // sets interrupt when a call overruns its deadline
+	deadline     time.Time                // of the call in progress, which bounds the guest's sleeps
+	spent        bool                     // the timer fired: the flag may be set, so never reuse
 	initFeatures Features
 	st           reqState
 	stack        [3]uint64 // reused by CallWithStack: no allocation per call
@@ -128,35 +132,44 @@ func (t *tailWriter) last() string {
 	return s
 }
 
-// newInstance instantiates the generation's module, running _initialize
-// (reactors: standard Go c-shared, TinyGo) or else _start, under a
-// deadline.
+// newInstance instantiates the generation's module and runs its
+// _initialize (reactors: standard Go c-shared, TinyGo) or else _start
+// under the policy's init deadline; ctx ending stops it too. The start
+// function is called here rather than by wazero so that it runs under the
+// same interruption as every later call.
 func (g *generation) newInstance(ctx context.Context) (*instance, error) {
 	e := g.p.e
 	in := &instance{gen: g}
 	in.ctx = context.WithValue(context.Background(), instKey{}, in)
-	start := "_start"
-	if _, ok := g.compiled.ExportedFunctions()["_initialize"]; ok {
-		start = "_initialize"
-	}
-	cfg := g.modCfg.WithStartFunctions(start).WithStderr(&in.stderr)
-	ictx, cancel := context.WithTimeout(in.ctx, g.p.initTimeout)
-	defer cancel()
-	stop := context.AfterFunc(ctx, cancel)
-	defer stop()
-	mod, err := e.rt.InstantiateModule(ictx, g.compiled, cfg)
+	cfg := g.modCfg.WithStartFunctions().WithStderr(&in.stderr).WithNanosleep(in.sleep)
+	mod, err := e.rt.InstantiateModule(in.ctx, g.compiled, cfg)
 	if err != nil {
-		if msg := in.stderr.last(); msg != "" {
-			err = fmt.Errorf("%w (guest stderr: %s)", err, msg)
-		}
-		return nil, fmt.Errorf("%s failed: %w", start, err)
+		return nil, err
 	}
-	if mod.IsClosed() {
-		return nil, fmt.Errorf("%s exited: a policy must be a reactor (build with -buildmode=c-shared)", start)
-	}
+	in.mod = mod
+	in.interrupt = mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
+	in.timer = time.AfterFunc(time.Hour, func() { in.interrupt.Set(1) })
+	in.timer.Stop()
 	e.open.Add(1)
 	g.p.open.Add(1)
-	in.mod = mod
+	start := "_initialize"
+	fn := mod.ExportedFunction(start)
+	if fn == nil {
+		start, fn = "_start", mod.ExportedFunction("_start")
+	}
+	if fn != nil {
+		stop := context.AfterFunc(ctx, func() { in.interrupt.Set(1) })
+		f := in.callWithin(fn, 0, g.p.initTimeout)
+		stop()
+		switch {
+		case f != nil && f.exited && start == "_start":
+			in.close()
+			return nil, fmt.Errorf("%s exited: a policy must be a reactor (build with -buildmode=c-shared)", start)
+		case f != nil:
+			in.close()
+			return nil, fmt.Errorf("%s failed: %s", start, f.cause)
+		}
+	}
 	in.handleReq = mod.ExportedFunction("handle_request")
 	in.handleResp = mod.ExportedFunction("handle_response")
 	if g.p.cacheHooks {
@@ -167,8 +180,16 @@ func (g *generation) newInstance(ctx context.Context) (*instance, error) {
 	return in, nil
 }
 
+// sleep is the guest's clock sleep (WASI poll_oneoff), cut short at the
+// call's deadline: the interruption flag is only read at loop headers, so
+// a guest asleep must wake up in time to read it.
+func (in *instance) sleep(ns int64) {
+	time.Sleep(min(time.Duration(ns), time.Until(in.deadline)))
+}
+
 func (in *instance) close() {
 	in.closeOnce.Do(func() {
+		in.timer.Stop()
 		in.mod.Close(context.Background())
 		in.gen.p.e.open.Add(-1)
 		in.gen.p.open.Add(-1)
@@ -208,8 +229,13 @@ func (g *generation) get() (*instance, error) {
 	return in, nil
 }
 
-// put returns a healthy instance to the pool.
+// put returns a healthy instance to the pool, or discards it when its
+// last call ended as its deadline passed.
 func (g *generation) put(in *instance) {
+	if in.spent {
+		g.discard(in)
+		return
+	}
 	in.st.end()
 	g.idle <- in // never blocks: idle has room for every slot
 	<-g.slots
@@ -223,24 +249,33 @@ func (g *generation) discard(in *instance) {
 	<-g.slots
 }
 
-// callResult classifies a failed guest call for the log and the counters.
+// callFailure classifies a failed guest call for the log and the counters.
 type callFailure struct {
 	cause   string
 	timeout bool
+	exited  bool // the guest called proc_exit
 }
 
-// call runs a guest export under the policy's deadline. The deadline is
-// enforced by wazero (WithCloseOnContextDone), which closes the module
-// when the context ends, so a timed-out instance is dead and discarded.
+// call runs a guest export under the policy's call deadline.
 func (in *instance) call(fn api.Function, nparams int) *callFailure {
+	return in.callWithin(fn, nparams, in.gen.p.callTimeout)
+}
+
+// callWithin runs a guest export under a deadline. A guest still running
+// at the deadline has its interruption flag set by the timer and traps at
+// its next loop header; the instance is then spent and never reused.
+func (in *instance) callWithin(fn api.Function, nparams int, timeout time.Duration) *callFailure {
 	p := in.gen.p
 	p.calls.Add(1)
 	in.fault = ""
 	in.stderr.reset() // the diagnosis must come from this call
-	ctx := in.deadline(p.callTimeout)
-	err := fn.CallWithStack(ctx, in.stack[:max(nparams, 1)])
-	if !ctx.timer.Stop() {
-		in.dl = nil // fired: its done channel is closed for good
+	in.deadline = time.Now().Add(timeout)
+	in.timer.Reset(timeout)
+	err := fn.CallWithStack(in.ctx, in.stack[:max(nparams, 1)])
+	if !in.timer.Stop() {
+		// Fired, or firing: the flag is set or about to be, and even a
+		// call that returned in time would trap its successor.
+		in.spent = true
 	}
 	if err == nil {
 		return nil
@@ -251,12 +286,11 @@ func (in *instance) call(fn api.Function, nparams int) *callFailure {
 	switch {
 	case in.fault != "":
 		f.cause = "host refused: " + in.fault
-	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded,
-		errors.Is(ctx.Err(), context.DeadlineExceeded):
-		f.cause, f.timeout = fmt.Sprintf("timeout after %v", p.callTimeout), true
+	case in.spent:
+		f.cause, f.timeout = fmt.Sprintf("timeout after %v", timeout), true
 		p.timeouts.Add(1)
 	case errors.As(err, &exit):
-		f.cause = fmt.Sprintf("guest exited with code %d", exit.ExitCode())
+		f.cause, f.exited = fmt.Sprintf("guest exited with code %d", exit.ExitCode()), true
 	default:
 		f.cause = "trap: " + firstLine(err.Error())
 	}
@@ -271,54 +305,6 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-// deadlineCtx is the context of a guest call: it carries the instance to
-// the host functions and ends at the call's deadline. One per instance,
-// re-armed for every call, because context.WithTimeout costs a timer and
-// three allocations per call on a path that is otherwise allocation-free
-// on our side. Once it has fired it is replaced, never reopened: a
-// goroutine wazero started for an earlier call may still be watching it.
-type deadlineCtx struct {
-	in       *instance
-	done     chan struct{}
-	timer    *time.Timer
-	deadline time.Time
-}
-
-func (in *instance) deadline(d time.Duration) *deadlineCtx {
-	if in.dl == nil {
-		dl := &deadlineCtx{in: in, done: make(chan struct{})}
-		dl.timer = time.AfterFunc(time.Hour, func() { close(dl.done) })
-		in.dl = dl
-	}
-	in.dl.deadline = time.Now().Add(d)
-	in.dl.timer.Reset(d)
-	return in.dl
-}
-
-// Deadline implements context.Context.
-func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
-
-// Done implements context.Context.
-func (c *deadlineCtx) Done() <-chan struct{} { return c.done }
-
-// Err implements context.Context.
-func (c *deadlineCtx) Err() error {
-	select {
-	case <-c.done:
-		return context.DeadlineExceeded
-	default:
-		return nil
-	}
-}
-
-// Value implements context.Context: the instance, for host functions.
-func (c *deadlineCtx) Value(key any) any {
-	if key == (instKey{}) {
-		return c.in
-	}
-	return nil
 }
 
 // handleRequest calls handle_request and returns its ctx_next.

@@ -13,6 +13,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"wasmhttpd/host/policy/internal/interrupt"
 )
 
 // generation is one compiled version of a policy's module with its own
@@ -139,10 +141,11 @@ func keeping(old *generation) string {
 }
 
 func (p *Policy) newGeneration(ctx context.Context, data []byte, hash [32]byte) (*generation, error) {
-	if len(data) < 8 || !bytes.Equal(data[:4], []byte("\x00asm")) {
-		return nil, errors.New("not a WebAssembly module (bad magic)")
+	stoppable, err := interrupt.Instrument(data)
+	if err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
 	}
-	compiled, err := p.e.rt.CompileModule(ctx, data)
+	compiled, err := p.e.rt.CompileModule(ctx, stoppable)
 	if err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
 	}
