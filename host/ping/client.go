@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// Defaults and bounds of Options.
+// The defaults of `wasmhttpd ping` -i and -W, as ping(8)'s, and the least
+// interval.
 const (
 	DefaultInterval = time.Second
 	DefaultTimeout  = time.Second
@@ -23,11 +24,25 @@ const (
 // Options configure Ping.
 type Options struct {
 	Count    int           // datagrams to send; 0 sends until ctx is done
-	Interval time.Duration // between two sends; 0 is DefaultInterval
-	Timeout  time.Duration // how long a datagram waits for its reply; 0 is DefaultTimeout
+	Interval time.Duration // between two sends; at least MinInterval
+	Timeout  time.Duration // how long a datagram waits for its reply
 	// OnEvent, if set, is called for every event as it happens, from
 	// Ping's goroutine, so that output keeps the order of events.
 	OnEvent func(Event)
+}
+
+// Validate says what is out of range in o, naming the option as ping(8)'s
+// flags do.
+func (o Options) Validate() error {
+	switch {
+	case o.Count < 0:
+		return fmt.Errorf("count (-c) %d is negative", o.Count)
+	case o.Interval < MinInterval:
+		return fmt.Errorf("interval (-i) %v is below the minimum, %v", o.Interval, MinInterval)
+	case o.Timeout <= 0:
+		return fmt.Errorf("timeout (-W) %v is not longer than 0s", o.Timeout)
+	}
+	return nil
 }
 
 // window is how many recent datagrams the client remembers by sequence
@@ -78,22 +93,12 @@ type pinger struct {
 // matches the replies, until it has sent Count and each has been answered
 // or has timed out, or until ctx is done; it returns the summary so far in
 // both cases. An error means conn failed (or opts are out of range); the
-// summary says what happened until then. Ping leaves conn open, with a
+// summary says what happened until then; so does an error of opts (see
+// Validate). Ping leaves conn open, with a
 // read deadline in the past: the caller closes it.
 func Ping(ctx context.Context, conn net.Conn, opts Options) (*Summary, error) {
-	if opts.Interval == 0 {
-		opts.Interval = DefaultInterval
-	}
-	if opts.Timeout == 0 {
-		opts.Timeout = DefaultTimeout
-	}
-	switch {
-	case opts.Count < 0:
-		return &Summary{}, fmt.Errorf("ping: count %d is negative", opts.Count)
-	case opts.Interval < MinInterval:
-		return &Summary{}, fmt.Errorf("ping: interval %v is below the minimum, %v", opts.Interval, MinInterval)
-	case opts.Timeout < 0:
-		return &Summary{}, fmt.Errorf("ping: timeout %v is negative", opts.Timeout)
+	if err := opts.Validate(); err != nil {
+		return &Summary{}, fmt.Errorf("ping: %w", err)
 	}
 	p := &pinger{conn: conn, opts: opts, start: time.Now(), oldest: 1, timer: time.NewTimer(time.Hour)}
 	p.timer.Stop()

@@ -255,15 +255,21 @@ func TestCancelReturnsTheSummarySoFar(t *testing.T) {
 }
 
 func TestOptionsOutOfRange(t *testing.T) {
+	valid := Options{Interval: MinInterval, Timeout: time.Nanosecond}
+	require.NoError(t, valid.Validate())
 	for _, tt := range []struct {
-		opts Options
-		msg  string
+		change func(*Options)
+		msg    string
 	}{
-		{Options{Count: -1}, "count -1 is negative"},
-		{Options{Interval: time.Microsecond}, "interval 1µs is below the minimum, 1ms"},
-		{Options{Timeout: -time.Second}, "timeout -1s is negative"},
+		{func(o *Options) { o.Count = -1 }, "count (-c) -1 is negative"},
+		{func(o *Options) { o.Interval = time.Microsecond }, "interval (-i) 1µs is below the minimum, 1ms"},
+		{func(o *Options) { o.Interval = 0 }, "interval (-i) 0s is below the minimum, 1ms"},
+		{func(o *Options) { o.Timeout = 0 }, "timeout (-W) 0s is not longer than 0s"},
 	} {
-		_, err := Ping(t.Context(), nil, tt.opts)
+		opts := valid
+		tt.change(&opts)
+		assert.EqualError(t, opts.Validate(), tt.msg)
+		_, err := Ping(t.Context(), nil, opts)
 		assert.EqualError(t, err, "ping: "+tt.msg)
 	}
 }
