@@ -15,7 +15,7 @@ import (
 
 // startResponder serves a responder with opts on a free loopback port
 // until the test ends, and checks then that it stopped as documented.
-func startResponder(t *testing.T, opts ResponderOptions) (*Responder, string) {
+func startResponder(t testing.TB, opts ResponderOptions) (*Responder, string) {
 	t.Helper()
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -31,8 +31,21 @@ func startResponder(t *testing.T, opts ResponderOptions) (*Responder, string) {
 	return r, conn.LocalAddr().String()
 }
 
+// settled returns r's counts once every datagram received has been echoed
+// or dropped: a reply can reach the client before the responder has
+// counted its write.
+func settled(t *testing.T, r *Responder) ResponderStats {
+	t.Helper()
+	var st ResponderStats
+	require.Eventually(t, func() bool {
+		st = r.Stats()
+		return st.Received == st.Echoed+st.Dropped
+	}, 10*time.Second, time.Millisecond)
+	return st
+}
+
 // dial opens a connected UDP socket to addr, closed when the test ends.
-func dial(t *testing.T, addr string) net.Conn {
+func dial(t testing.TB, addr string) net.Conn {
 	t.Helper()
 	conn, err := net.Dial("udp", addr)
 	require.NoError(t, err)
@@ -76,7 +89,22 @@ func TestResponderEchoesAnyDatagram(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, msg, buf[:n])
 	}
-	assert.Equal(t, ResponderStats{Received: 4, Echoed: 4}, r.Stats())
+	assert.Equal(t, ResponderStats{Received: 4, Echoed: 4}, settled(t, r))
+}
+
+func TestResponderOnAnyPacketConn(t *testing.T) {
+	// Serve reads a *net.UDPConn without allocating addresses; any other
+	// PacketConn goes through ReadFrom and WriteTo.
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	r := NewResponder(ResponderOptions{Delay: time.Millisecond})
+	served := make(chan error, 1)
+	go func() { served <- r.Serve(struct{ net.PacketConn }{conn}) }()
+	sum, _ := run(t, t.Context(), dial(t, conn.LocalAddr().String()), Options{Count: 3, Interval: time.Millisecond, Timeout: 5 * time.Second})
+	assert.Equal(t, 3, sum.Received)
+	assert.Equal(t, ResponderStats{Received: 3, Echoed: 3}, settled(t, r))
+	require.NoError(t, r.Close())
+	assert.ErrorIs(t, <-served, ErrClosed)
 }
 
 func TestNoLossAllReplies(t *testing.T) {
@@ -92,7 +120,7 @@ func TestNoLossAllReplies(t *testing.T) {
 	}
 	assert.LessOrEqual(t, sum.Min, sum.Avg())
 	assert.LessOrEqual(t, sum.Avg(), sum.Max)
-	assert.Equal(t, ResponderStats{Received: 20, Echoed: 20}, r.Stats())
+	assert.Equal(t, ResponderStats{Received: 20, Echoed: 20}, settled(t, r))
 }
 
 func TestLossEstimate(t *testing.T) {
@@ -109,7 +137,7 @@ func TestLossEstimate(t *testing.T) {
 	// The client counted exactly what the responder did: no reply lost
 	// on loopback, none miscounted (a reply slower than the timeout is
 	// late, not lost).
-	st := r.Stats()
+	st := settled(t, r)
 	assert.Equal(t, uint64(n), st.Received)
 	assert.Equal(t, st.Echoed, uint64(sum.Received+sum.Late))
 	assert.Zero(t, sum.Duplicates)

@@ -54,8 +54,7 @@ type Responder struct {
 // delayedReply is a reply held back by ResponderOptions.Delay.
 type delayedReply struct {
 	timer *time.Timer
-	data  []byte
-	to    net.Addr
+	send  func() (int, error)
 }
 
 // NewResponder returns a responder with opts; Serve starts it.
@@ -91,11 +90,22 @@ func (r *Responder) Serve(conn net.PacketConn) error {
 	defer r.serving.Done()
 	defer conn.Close()
 
+	if uc, ok := conn.(*net.UDPConn); ok {
+		// Unlike ReadFrom and WriteTo, these allocate no address per
+		// datagram.
+		return serve(r, uc.ReadFromUDPAddrPort, uc.WriteToUDPAddrPort)
+	}
+	return serve(r, conn.ReadFrom, conn.WriteTo)
+}
+
+// serve is Serve's loop, over a socket's read and write of addresses of
+// type A.
+func serve[A any](r *Responder, read func([]byte) (int, A, error), write func([]byte, A) (int, error)) error {
 	// 64 KiB holds the largest UDP datagram; a shorter buffer would
 	// truncate what is echoed.
 	buf := make([]byte, 64<<10)
 	for {
-		n, from, err := conn.ReadFrom(buf)
+		n, from, err := read(buf)
 		if err != nil {
 			if r.isClosed() {
 				return ErrClosed
@@ -107,51 +117,52 @@ func (r *Responder) Serve(conn net.PacketConn) error {
 		case r.opts.Loss > 0 && r.rng.Float64() < r.opts.Loss:
 			r.dropped.Add(1)
 		case r.opts.Delay > 0:
-			r.hold(buf[:n], from)
+			data := append([]byte(nil), buf[:n]...)
+			r.hold(func() (int, error) { return write(data, from) })
 		default:
-			r.reply(conn, buf[:n], from)
+			r.count(write(buf[:n], from))
 		}
 	}
 }
 
-// reply sends data to its sender, counting the outcome.
-func (r *Responder) reply(conn net.PacketConn, data []byte, to net.Addr) {
-	if _, err := conn.WriteTo(data, to); err != nil {
+// count counts the outcome of a reply's write.
+func (r *Responder) count(_ int, err error) {
+	if err != nil {
 		r.dropped.Add(1)
 		return
 	}
 	r.echoed.Add(1)
 }
 
-// hold schedules the reply of data after the delay, on a timer rather than
-// a sleeping goroutine, so that one held reply does not hold back others
-// and thousands cost little.
-func (r *Responder) hold(data []byte, to net.Addr) {
+// hold schedules send after the delay, on a timer rather than a sleeping
+// goroutine, so that one held reply does not hold back others and
+// thousands cost little.
+func (r *Responder) hold(send func() (int, error)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed || len(r.delayed) >= maxDelayed {
 		r.dropped.Add(1)
 		return
 	}
-	d := &delayedReply{data: append([]byte(nil), data...), to: to}
+	d := &delayedReply{send: send}
 	r.delayed[d] = struct{}{}
 	r.serving.Add(1)
-	// The timer is set under mu, and send takes mu before it reads it.
-	d.timer = time.AfterFunc(r.opts.Delay, func() { r.send(d) })
+	// The timer is set under mu, and fire takes mu before it reads it.
+	d.timer = time.AfterFunc(r.opts.Delay, func() { r.fire(d) })
 }
 
-// send is a held reply's timer firing.
-func (r *Responder) send(d *delayedReply) {
+// fire is a held reply's timer firing.
+func (r *Responder) fire(d *delayedReply) {
 	defer r.serving.Done()
 	r.mu.Lock()
 	delete(r.delayed, d)
-	closed, conn := r.closed, r.conn
+	closed := r.closed
 	r.mu.Unlock()
 	if closed {
 		r.dropped.Add(1)
 		return
 	}
-	r.reply(conn, d.data, d.to)
+	r.count(d.send())
 }
 
 func (r *Responder) isClosed() bool {
