@@ -92,10 +92,10 @@ type pinger struct {
 // Ping sends numbered datagrams on conn, a connected UDP socket, and
 // matches the replies, until it has sent Count and each has been answered
 // or has timed out, or until ctx is done; it returns the summary so far in
-// both cases. An error means conn failed (or opts are out of range); the
-// summary says what happened until then; so does an error of opts (see
-// Validate). Ping leaves conn open, with a
-// read deadline in the past: the caller closes it.
+// both cases. An error means that opts are out of range (see Validate) or
+// that conn failed; the summary still says what happened until then. Ping
+// leaves conn open, with a read deadline in the past: the caller closes
+// it.
 func Ping(ctx context.Context, conn net.Conn, opts Options) (*Summary, error) {
 	if err := opts.Validate(); err != nil {
 		return &Summary{}, fmt.Errorf("ping: %w", err)
@@ -117,11 +117,11 @@ func Ping(ctx context.Context, conn net.Conn, opts Options) (*Summary, error) {
 	ticker := time.NewTicker(opts.Interval)
 	defer ticker.Stop()
 	err := p.send()
+loop:
 	for err == nil && !p.finished() {
 		select {
 		case <-ctx.Done():
-			p.sum.Elapsed = time.Since(p.start)
-			return &p.sum, nil
+			break loop
 		case <-ticker.C:
 			if opts.Count == 0 || p.sent < uint64(opts.Count) {
 				err = p.send()

@@ -25,9 +25,11 @@
 // statistics.
 //
 // The client remembers the last 16384 datagrams in a ring, so that a run
-// without -c holds constant memory. A reply to a datagram sent earlier
-// than that is reported as late without telling whether it is also a
-// duplicate; at the minimum interval that is 16 s ago.
+// without -c holds constant memory (400 KB). A reply to a datagram sent
+// earlier than that is reported as late without telling whether it is
+// also a duplicate, and a datagram still waiting when its place is needed
+// (a timeout longer than 16384 intervals) is reported as timed out then;
+// at the minimum interval that is 16 s after it was sent.
 //
 // A datagram is answered once, within its timeout, or it is lost: a late
 // reply does not turn a loss, already reported, back into a reply, and a
