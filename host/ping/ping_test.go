@@ -301,3 +301,37 @@ func TestOptionsOutOfRange(t *testing.T) {
 		assert.EqualError(t, err, "ping: "+tt.msg)
 	}
 }
+
+// discard is a connection whose writes all succeed and go nowhere.
+type discard struct{ net.Conn }
+
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+
+func TestRingForgetsTheOldest(t *testing.T) {
+	var events []Event
+	p := &pinger{conn: discard{}, start: time.Now(), oldest: 1, timer: time.NewTimer(time.Hour),
+		opts: Options{Interval: time.Millisecond, Timeout: time.Hour, OnEvent: func(e Event) { events = append(events, e) }}}
+	defer p.timer.Stop()
+	require.NoError(t, p.send())
+	first := p.ring[1].sent
+	for range window - 1 {
+		require.NoError(t, p.send())
+	}
+	assert.Empty(t, events, "the ring holds window datagrams")
+
+	require.NoError(t, p.send())
+	require.Len(t, events, 1, "seq=1 is given up when its place is needed")
+	assert.Equal(t, Timeout, events[0].Kind)
+	assert.Equal(t, uint64(1), events[0].Seq)
+
+	reply := func(sent int64) Event {
+		require.NoError(t, p.receive(arrival{at: p.now(), size: Size, pkt: Packet{Seq: 1, Sent: sent}}))
+		return events[len(events)-1]
+	}
+	assert.Equal(t, Late, reply(first).Kind, "a reply to a forgotten datagram is late")
+	e := reply(p.now() + int64(time.Hour))
+	assert.Equal(t, Malformed, e.Kind)
+	assert.EqualError(t, e.Err, "seq=1 carries a send time from the future")
+	assert.Equal(t, 1, p.sum.Late)
+	assert.Equal(t, window+1, p.sum.Sent)
+}
