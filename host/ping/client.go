@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// The defaults of `wasmhttpd ping` -i and -W, as ping(8)'s, and the least
-// interval.
+// The defaults of `wasmhttpd ping` -i (ping(8)'s) and -W (shorter than
+// ping(8)'s 10 s: a UDP round trip to a responder is expected within
+// milliseconds), and the least interval.
 const (
 	DefaultInterval = time.Second
 	DefaultTimeout  = time.Second
@@ -52,11 +53,11 @@ const window = 1 << 14
 
 // The states of a datagram the client remembers.
 const (
-	unused     uint8 = iota
-	pending          // sent, waiting for its reply
-	answered         // replied within the timeout
-	expired          // timed out, or its send failed
-	answerLate       // replied after it timed out
+	unused     uint8 = iota // a place in the ring never written
+	pending                 // sent, waiting for its reply
+	answered                // replied within the timeout
+	expired                 // timed out, or its send failed
+	answerLate              // replied after it timed out
 )
 
 // sentDatagram is what the client remembers of a datagram.
