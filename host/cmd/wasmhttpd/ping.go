@@ -158,7 +158,9 @@ func listenPing(cfg config.Ping) (*pingResponder, error) {
 	return &pingResponder{conn: conn, responder: ping.NewResponder(opts), cfg: cfg}, nil
 }
 
-// serve echoes datagrams until close.
+// serve echoes datagrams until close. A responder that fails is logged
+// and the HTTP listeners carry on: an echo port is a diagnostic aid, not
+// worth the site.
 func (p *pingResponder) serve(logger *slog.Logger) {
 	if p == nil {
 		return
