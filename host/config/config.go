@@ -39,6 +39,7 @@ type Config struct {
 	Proxy    Proxy              `toml:"proxy"`
 	Cache    Cache              `toml:"cache"`
 	Admin    Admin              `toml:"admin"`
+	Ping     Ping               `toml:"ping"`
 }
 
 // Admin is the admin listener: metrics, health checks and the status page,
@@ -201,6 +202,7 @@ func Default() *Config {
 		Proxy: defaultProxy(),
 		Cache: defaultCache(),
 		Admin: Admin{Listen: "127.0.0.1:9090"},
+		Ping:  defaultPing(),
 	}
 }
 
@@ -243,6 +245,7 @@ func (c *Config) check(p *problems, dir string) {
 			p.add("admin.listen", "bad address %q: %v", c.Admin.Listen, err)
 		}
 	}
+	c.Ping.check(p)
 }
 
 func (w *Wasm) check(p *problems, dir string) {

@@ -4,6 +4,7 @@
 // Usage:
 //
 //	wasmhttpd [-config FILE] [-listen ADDR] [-root NAME=DIR]... [-check] [-version]
+//	wasmhttpd ping [-c N] [-i interval] [-W timeout] HOST[:PORT]
 package main
 
 import (
@@ -48,6 +49,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "ping" {
+		return runPing(args[1:], stdout, stderr)
+	}
 	flags := flag.NewFlagSet("wasmhttpd", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	configPath := flags.String("config", "config.toml", "the configuration `file`")
@@ -57,7 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	flags.StringVar(&overrides.Listen, "listen", "", "serve the origin on `host:port` instead of origin.listen")
 	flags.Var(rootFlag(&overrides), "root", "serve `NAME=DIR`: root NAME from DIR instead of roots.NAME.path (repeatable)")
 	flags.Usage = func() {
-		fmt.Fprintf(stderr, "wasmhttpd %s: a programmable HTTP/1.1 server.\n\nUsage: wasmhttpd [flags]\n\n", version)
+		fmt.Fprintf(stderr, "wasmhttpd %s: a programmable HTTP/1.1 server.\n\nUsage: wasmhttpd [flags]\n"+
+			"       wasmhttpd ping [-c N] [-i interval] [-W timeout] HOST[:PORT]   (wasmhttpd ping -help)\n\n", version)
 		flags.PrintDefaults()
 		fmt.Fprintf(stderr, "\nSignals: INT or TERM drains in-flight requests and exits 0; HUP reloads the configuration.\n")
 	}
@@ -105,6 +110,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer accessLog.Close()
 
+	pinger, err := listenPing(cfg.Ping)
+	if err != nil {
+		fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
+		return exitRuntime
+	}
+	defer pinger.close()
 	listeners, err := listen(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
@@ -174,9 +185,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		l.srv = server.New(serverConfig(cfg, l.name, h, logger, observe))
 		logger.Info("serving", "listener", l.name, "addr", l.ln.Addr().String(), "version", version)
 	}
+	pinger.serve(logger)
 
 	reload := func() { reloadSite(*configPath, overrides, cfg, live, env, logger) }
-	return serveUntilSignal(listeners, cfg.Timeouts.Shutdown.Duration, reload, func() { draining.Store(true) }, logger)
+	return serveUntilSignal(listeners, cfg.Timeouts.Shutdown.Duration, reload, func() { draining.Store(true); pinger.close() }, logger)
 }
 
 // logSummary says at start what the configuration serves, beside the
