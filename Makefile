@@ -63,6 +63,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReadResponse -fuzztime $(FUZZTIME) ./host/http1
 	$(GO) test -run '^$$' -fuzz 'FuzzDecodeMeta$$' -fuzztime $(FUZZTIME) ./host/cache
 	$(GO) test -run '^$$' -fuzz 'FuzzDecodePayload$$' -fuzztime $(FUZZTIME) ./host/cache
+	$(GO) test -run '^$$' -fuzz FuzzReadReply -fuzztime $(FUZZTIME) ./host/smtp
 
 bench: build
 	bench/run.sh
