@@ -59,7 +59,8 @@ type Options struct {
 }
 
 // Alerter collects reports and mails them. Its methods never block and
-// are safe for concurrent use.
+// are safe for concurrent use. A nil *Alerter ignores every report, so
+// that a server without alerts wires the same calls.
 type Alerter struct {
 	o       Options
 	queue   chan report
@@ -157,6 +158,9 @@ func (a *Alerter) NoSpace(err error) {
 }
 
 func (a *Alerter) add(r report) {
+	if a == nil {
+		return
+	}
 	if r.time.IsZero() {
 		r.time = time.Now()
 	}
@@ -173,6 +177,9 @@ func (a *Alerter) add(r report) {
 // Close stops the Alerter after mailing what is pending, waiting at most
 // SendTimeout for that mail.
 func (a *Alerter) Close() {
+	if a == nil {
+		return
+	}
 	a.once.Do(func() {
 		a.closed.Store(true)
 		close(a.stop)

@@ -48,6 +48,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "mail" {
+		return runMail(args[1:], os.Stdin, stdout, stderr)
+	}
 	flags := flag.NewFlagSet("wasmhttpd", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	configPath := flags.String("config", "config.toml", "the configuration `file`")
@@ -57,7 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	flags.StringVar(&overrides.Listen, "listen", "", "serve the origin on `host:port` instead of origin.listen")
 	flags.Var(rootFlag(&overrides), "root", "serve `NAME=DIR`: root NAME from DIR instead of roots.NAME.path (repeatable)")
 	flags.Usage = func() {
-		fmt.Fprintf(stderr, "wasmhttpd %s: a programmable HTTP/1.1 server.\n\nUsage: wasmhttpd [flags]\n\n", version)
+		fmt.Fprintf(stderr, "wasmhttpd %s: a programmable HTTP/1.1 server.\n\nUsage: wasmhttpd [flags]\n"+
+			"       wasmhttpd mail -to ADDR[,ADDR] -subject TEXT [-body TEXT] [-attach FILE]... [-config FILE]\n\n", version)
 		flags.PrintDefaults()
 		fmt.Fprintf(stderr, "\nSignals: INT or TERM drains in-flight requests and exits 0; HUP reloads the configuration.\n")
 	}
@@ -105,13 +109,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer accessLog.Close()
 
+	alerts, err := startAlerts(cfg.Mail, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "wasmhttpd: %s: %v\n", *configPath, err)
+		return exitConfig
+	}
+	defer alerts.Close() // last: mails what the shutdown raised
 	listeners, err := listen(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
 		return exitRuntime
 	}
 	events := admin.NewEvents(64)
-	env := site.Env{Logger: logger, Notify: func(e policy.Event) { events.Add(eventKind(e.Kind), e.Policy, e.Detail) }}
+	env := site.Env{Logger: logger, Notify: func(e policy.Event) {
+		events.Add(eventKind(e.Kind), e.Policy, e.Detail)
+		alerts.Policy(e)
+	}}
 	for _, l := range listeners {
 		if l.name == "proxy" {
 			env.ProxyAddrs = append(env.ProxyAddrs, l.ln.Addr().String())
@@ -123,6 +136,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			MaxEntries:    cfg.Cache.MaxEntries,
 			MaxObjectSize: int64(cfg.Cache.MaxObjectSize),
 			Logger:        logger,
+			NoSpace:       alerts.NoSpace,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "wasmhttpd: cache.dir: %v\n", err)
