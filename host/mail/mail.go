@@ -27,6 +27,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
@@ -140,6 +141,11 @@ func (m *Message) Bytes() ([]byte, error) {
 		return nil, err
 	}
 	var b bytes.Buffer
+	size := 1024 + len(m.Text)*2
+	for _, a := range m.Attachments {
+		size += 512 + len(a.Data)/57*78 + 78
+	}
+	b.Grow(size)
 	date := m.Date
 	if date.IsZero() {
 		date = time.Now()
@@ -174,7 +180,7 @@ func (m *Message) Bytes() ([]byte, error) {
 	part.Write(body)
 	for _, a := range m.Attachments {
 		part, _ := mw.CreatePart(attachmentHeader(a))
-		part.Write(base64Lines(a.Data))
+		writeBase64(part, a.Data)
 	}
 	mw.Close()
 	return b.Bytes(), nil
@@ -256,7 +262,9 @@ func textPart(text string) (ctype, cte string, body []byte) {
 	}
 	// Text is encoded in its canonical form, CRLF line ends (RFC 2045
 	// 6.8), as the other encodings produce them.
-	return ctype, "base64", base64Lines(crlf(data))
+	var b bytes.Buffer
+	writeBase64(&b, crlf(data))
+	return ctype, "base64", b.Bytes()
 }
 
 func attachmentHeader(a Attachment) textproto.MIMEHeader {
@@ -282,20 +290,21 @@ func attachmentHeader(a Attachment) textproto.MIMEHeader {
 	}
 }
 
-// base64Lines encodes data in base64 lines of 76 characters (RFC 2045
-// 6.8), each ending in CRLF.
-func base64Lines(data []byte) []byte {
-	enc := make([]byte, base64.StdEncoding.EncodedLen(len(data)))
-	base64.StdEncoding.Encode(enc, data)
-	out := make([]byte, 0, len(enc)+len(enc)/76*2+2)
-	for len(enc) > 76 {
-		out = append(append(out, enc[:76]...), '\r', '\n')
-		enc = enc[76:]
+// writeBase64 writes data in base64 lines of 76 characters (RFC 2045
+// 6.8), each ending in CRLF, through a small buffer rather than an
+// encoded copy of the whole.
+func writeBase64(w io.Writer, data []byte) {
+	const in = 76 / 4 * 3 // input bytes per line
+	var buf [64 * 78]byte
+	for len(data) > 0 {
+		out := buf[:0]
+		for len(data) > 0 && len(out) < len(buf) {
+			n := min(in, len(data))
+			out = append(base64.StdEncoding.AppendEncode(out, data[:n]), '\r', '\n')
+			data = data[n:]
+		}
+		w.Write(out)
 	}
-	if len(enc) > 0 {
-		out = append(append(out, enc...), '\r', '\n')
-	}
-	return out
 }
 
 // maxLine is the longest line a server must accept (RFC 5321 4.5.3.1.6),

@@ -261,10 +261,12 @@ func TestParseAddresses(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func TestBase64Lines(t *testing.T) {
-	for _, n := range []int{0, 1, 56, 57, 58, 114, 1000} {
+func TestWriteBase64(t *testing.T) {
+	for _, n := range []int{0, 1, 56, 57, 58, 114, 1000, 64 * 57, 64*57 + 1, 100_000} {
 		data := bytes.Repeat([]byte{0xa5}, n)
-		enc := base64Lines(data)
+		var b bytes.Buffer
+		writeBase64(&b, data)
+		enc := b.Bytes()
 		lines := strings.Split(strings.TrimSuffix(string(enc), "\r\n"), "\r\n")
 		for i, l := range lines {
 			if i < len(lines)-1 {

@@ -18,16 +18,16 @@ const (
 	MaxReplyLines = 128
 )
 
-// Reply is one server reply: its three-digit code and the text of each
+// reply is one server reply: its three-digit code and the text of each
 // line, without the code and separator.
-type Reply struct {
+type reply struct {
 	Code  int
 	Lines []string
 }
 
 // Text is the reply's text as one line, its lines joined by spaces, as an
 // error message shows it.
-func (r Reply) Text() string { return strings.Join(r.Lines, " ") }
+func (r reply) Text() string { return strings.Join(r.Lines, " ") }
 
 // errBadReply is wrapped by every reply the parser refuses.
 var errBadReply = errors.New("malformed reply")
@@ -36,19 +36,19 @@ var errBadReply = errors.New("malformed reply")
 // up to "250 ..."). Lines end in CRLF; a bare LF is accepted too, as
 // every widespread client does, since it cannot be misread. Every line
 // must carry the same code.
-func readReply(r *bufio.Reader) (Reply, error) {
-	var rep Reply
+func readReply(r *bufio.Reader) (reply, error) {
+	var rep reply
 	for {
 		line, err := readLine(r)
 		if err != nil {
-			return Reply{}, err
+			return reply{}, err
 		}
 		code, more, text, err := parseLine(line)
 		if err != nil {
-			return Reply{}, err
+			return reply{}, err
 		}
 		if rep.Lines != nil && code != rep.Code {
-			return Reply{}, fmt.Errorf("%w: line %q has code %d in a reply of code %d", errBadReply, line, code, rep.Code)
+			return reply{}, fmt.Errorf("%w: line %q has code %d in a reply of code %d", errBadReply, line, code, rep.Code)
 		}
 		rep.Code = code
 		rep.Lines = append(rep.Lines, text)
@@ -56,7 +56,7 @@ func readReply(r *bufio.Reader) (Reply, error) {
 			return rep, nil
 		}
 		if len(rep.Lines) == MaxReplyLines {
-			return Reply{}, fmt.Errorf("%w: more than %d lines", errBadReply, MaxReplyLines)
+			return reply{}, fmt.Errorf("%w: more than %d lines", errBadReply, MaxReplyLines)
 		}
 	}
 }

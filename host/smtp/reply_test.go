@@ -13,16 +13,16 @@ import (
 func TestReadReply(t *testing.T) {
 	tests := []struct {
 		in   string
-		want Reply
+		want reply
 	}{
-		{"250 ok\r\n", Reply{250, []string{"ok"}}},
-		{"250\r\n", Reply{250, []string{""}}},
-		{"250 \r\n", Reply{250, []string{""}}},
-		{"220 bare LF\n", Reply{220, []string{"bare LF"}}},
-		{"250-mx\r\n250-SIZE 10\r\n250 8BITMIME\r\n", Reply{250, []string{"mx", "SIZE 10", "8BITMIME"}}},
-		{"250-first\r\n250\r\n", Reply{250, []string{"first", ""}}},
-		{"550 5.1.1 tab\there\r\n", Reply{550, []string{"5.1.1 tab\there"}}},
-		{"554 caf\xc3\xa9\r\n", Reply{554, []string{"caf\xc3\xa9"}}},
+		{"250 ok\r\n", reply{250, []string{"ok"}}},
+		{"250\r\n", reply{250, []string{""}}},
+		{"250 \r\n", reply{250, []string{""}}},
+		{"220 bare LF\n", reply{220, []string{"bare LF"}}},
+		{"250-mx\r\n250-SIZE 10\r\n250 8BITMIME\r\n", reply{250, []string{"mx", "SIZE 10", "8BITMIME"}}},
+		{"250-first\r\n250\r\n", reply{250, []string{"first", ""}}},
+		{"550 5.1.1 tab\there\r\n", reply{550, []string{"5.1.1 tab\there"}}},
+		{"554 caf\xc3\xa9\r\n", reply{554, []string{"caf\xc3\xa9"}}},
 	}
 	for _, tt := range tests {
 		got, err := readReply(bufio.NewReader(strings.NewReader(tt.in + "999 next")))

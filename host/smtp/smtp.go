@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -120,11 +121,14 @@ func Send(ctx context.Context, cfg Config, from string, to []string, msg []byte)
 	if s.cfg.Timeout <= 0 {
 		s.cfg.Timeout = DefaultTimeout
 	}
-	if !isMode(s.cfg.TLS) {
+	if !slices.Contains(TLSModes, s.cfg.TLS) {
 		return fmt.Errorf("smtp: TLS mode %q is not one of %s", s.cfg.TLS, strings.Join(TLSModes, ", "))
 	}
 	if s.cfg.Helo == "" {
 		s.cfg.Helo = helloName()
+	}
+	if strings.ContainsFunc(s.cfg.Helo, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+		return fmt.Errorf("smtp: HELO name %q is not a host name", s.cfg.Helo)
 	}
 	s.ctx = ctx
 	if err := s.dial(); err != nil {
@@ -156,15 +160,6 @@ func CheckAddress(addr string) error {
 		}
 	}
 	return nil
-}
-
-func isMode(m string) bool {
-	for _, x := range TLSModes {
-		if m == x {
-			return true
-		}
-	}
-	return false
 }
 
 func helloName() string {
@@ -331,14 +326,7 @@ func (s *session) auth() error {
 		return errors.New("smtp: AUTH: a username is configured but the server offers no authentication")
 	}
 	offered := strings.Fields(strings.ToUpper(mechs))
-	has := func(m string) bool {
-		for _, o := range offered {
-			if o == m {
-				return true
-			}
-		}
-		return false
-	}
+	has := func(m string) bool { return slices.Contains(offered, m) }
 	user, pass := s.cfg.Username, s.cfg.Password
 	switch {
 	case has("PLAIN"):
@@ -385,32 +373,32 @@ func (s *session) data() error {
 
 // cmd sends line and reads its reply, which must have code want or one
 // of also (returned for the caller to act on).
-func (s *session) cmd(want int, line string, also ...int) (Reply, error) {
+func (s *session) cmd(want int, line string, also ...int) (reply, error) {
 	return s.send(want, line, line, also...)
 }
 
 // secret is cmd for a line whose text must not appear in errors; name
 // stands for it.
-func (s *session) secret(want int, name, line string) (Reply, error) {
+func (s *session) secret(want int, name, line string) (reply, error) {
 	return s.send(want, name, line)
 }
 
-func (s *session) send(want int, name, line string, also ...int) (Reply, error) {
+func (s *session) send(want int, name, line string, also ...int) (reply, error) {
 	s.deadline()
 	s.w.WriteString(line)
 	s.w.WriteString("\r\n")
 	if err := s.w.Flush(); err != nil {
-		return Reply{}, fmt.Errorf("smtp: %s: %w", name, err)
+		return reply{}, fmt.Errorf("smtp: %s: %w", name, err)
 	}
 	return s.expect(name, want, also...)
 }
 
 // expect reads a reply to name, which must have code want or one of also.
-func (s *session) expect(name string, want int, also ...int) (Reply, error) {
+func (s *session) expect(name string, want int, also ...int) (reply, error) {
 	s.deadline()
 	rep, err := readReply(s.r)
 	if err != nil {
-		return Reply{}, fmt.Errorf("smtp: %s: %w", name, err)
+		return reply{}, fmt.Errorf("smtp: %s: %w", name, err)
 	}
 	if rep.Code == want {
 		return rep, nil
@@ -420,7 +408,7 @@ func (s *session) expect(name string, want int, also ...int) (Reply, error) {
 			return rep, nil
 		}
 	}
-	return Reply{}, &Error{Command: name, Code: rep.Code, Text: rep.Text()}
+	return reply{}, &Error{Command: name, Code: rep.Code, Text: rep.Text()}
 }
 
 // deadline gives the next step its time, within the context's. The

@@ -324,6 +324,7 @@ func TestBadAddressesRefusedBeforeConnecting(t *testing.T) {
 	}
 	assert.ErrorContains(t, Send(context.Background(), Config{Addr: "127.0.0.1:1"}, "ops@example.org", nil, nil), "no recipients")
 	assert.ErrorContains(t, Send(context.Background(), Config{Addr: "127.0.0.1:1", TLS: "ssl"}, "a@b", []string{"c@d"}, nil), `TLS mode "ssl"`)
+	assert.ErrorContains(t, Send(context.Background(), Config{Addr: "127.0.0.1:1", Helo: "me\r\nRSET"}, "a@b", []string{"c@d"}, nil), "not a host name")
 }
 
 func TestDefaultPort(t *testing.T) {
