@@ -4,6 +4,7 @@
 // Usage:
 //
 //	wasmhttpd [-config FILE] [-listen ADDR] [-root NAME=DIR]... [-check] [-version]
+//	wasmhttpd mail -to ADDR[,ADDR] -subject TEXT [-body TEXT] [-attach FILE]... [-config FILE]
 package main
 
 import (
