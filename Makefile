@@ -64,6 +64,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz 'FuzzDecodeMeta$$' -fuzztime $(FUZZTIME) ./host/cache
 	$(GO) test -run '^$$' -fuzz 'FuzzDecodePayload$$' -fuzztime $(FUZZTIME) ./host/cache
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./host/ping
+	$(GO) test -run '^$$' -fuzz FuzzReadReply -fuzztime $(FUZZTIME) ./host/smtp
 
 bench: build
 	bench/run.sh

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"wasmhttpd/host/http1"
@@ -29,6 +30,10 @@ type Options struct {
 	FillWait time.Duration
 	// Logger receives the store's log lines; nil means slog.Default().
 	Logger *slog.Logger
+	// NoSpace, when set, hears of every write that failed because the
+	// disk is full (ENOSPC), for an alert. It is called synchronously
+	// on the request's path and must not block.
+	NoSpace func(error)
 }
 
 // DefaultFillWait is the wait for a filler when Options.FillWait is 0: as
@@ -393,6 +398,9 @@ func (s *Store) unlink(paths []string) {
 func (s *Store) fault(msg string, err error) {
 	s.errors.Add(1)
 	s.log.Warn("cache: "+msg, "err", err)
+	if s.opts.NoSpace != nil && errors.Is(err, syscall.ENOSPC) {
+		s.opts.NoSpace(err)
+	}
 }
 
 // nextGen returns a generation larger than every one handed out before,

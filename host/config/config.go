@@ -40,6 +40,7 @@ type Config struct {
 	Cache    Cache              `toml:"cache"`
 	Admin    Admin              `toml:"admin"`
 	Ping     Ping               `toml:"ping"`
+	Mail     Mail               `toml:"mail"`
 }
 
 // Admin is the admin listener: metrics, health checks and the status page,
@@ -203,6 +204,7 @@ func Default() *Config {
 		Cache: defaultCache(),
 		Admin: Admin{Listen: "127.0.0.1:9090"},
 		Ping:  defaultPing(),
+		Mail:  defaultMail(),
 	}
 }
 
@@ -240,6 +242,7 @@ func (c *Config) check(p *problems, dir string) {
 	checkPolicyRefs(p, "origin.policies", c.Origin.Policies, c.Policies)
 	c.Proxy.check(p, c.Policies)
 	c.Cache.check(p, dir, c.Policies)
+	c.Mail.check(p)
 	if c.Admin.Listen != "" {
 		if err := checkAddress(c.Admin.Listen); err != nil {
 			p.add("admin.listen", "bad address %q: %v", c.Admin.Listen, err)

@@ -198,6 +198,7 @@ max_object_size = 1
 			ReadTimeout: Duration{3 * time.Second}, IdleTimeout: Duration{4 * time.Second}, TunnelIdleTimeout: Duration{5 * time.Second},
 			MaxConnsPerHost: 1, ConnectPorts: []int{443, 8443}, XForwardedFor: true, PreserveHost: true, XForwarded: true},
 		Cache: Cache{Dir: "/var/cache/wasmhttpd", MaxSize: MiB, MaxEntries: 1, MaxObjectSize: 1},
+		Mail:  defaultMail(), // every key of [mail] is in mail_test.go
 	}, cfg)
 	assert.Equal(t, slog.LevelDebug, cfg.Log.SlogLevel())
 }

@@ -5,6 +5,7 @@
 //
 //	wasmhttpd [-config FILE] [-listen ADDR] [-root NAME=DIR]... [-check] [-version]
 //	wasmhttpd ping [-c N] [-i interval] [-W timeout] HOST[:PORT]
+//	wasmhttpd mail -to ADDR[,ADDR] -subject TEXT [-body TEXT] [-attach FILE]... [-config FILE]
 package main
 
 import (
@@ -49,8 +50,13 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "ping" {
-		return runPing(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "ping":
+			return runPing(args[1:], stdout, stderr)
+		case "mail":
+			return runMail(args[1:], os.Stdin, stdout, stderr)
+		}
 	}
 	flags := flag.NewFlagSet("wasmhttpd", flag.ContinueOnError)
 	flags.SetOutput(stderr)
@@ -62,7 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	flags.Var(rootFlag(&overrides), "root", "serve `NAME=DIR`: root NAME from DIR instead of roots.NAME.path (repeatable)")
 	flags.Usage = func() {
 		fmt.Fprintf(stderr, "wasmhttpd %s: a programmable HTTP/1.1 server.\n\nUsage: wasmhttpd [flags]\n"+
-			"       wasmhttpd ping [-c N] [-i interval] [-W timeout] HOST[:PORT]   (wasmhttpd ping -help)\n\n", version)
+			"       wasmhttpd ping [-c N] [-i interval] [-W timeout] HOST[:PORT]   (wasmhttpd ping -help)\n"+
+			"       wasmhttpd mail -to ADDR[,ADDR] -subject TEXT [-body TEXT] [-attach FILE]... [-config FILE]\n\n", version)
 		flags.PrintDefaults()
 		fmt.Fprintf(stderr, "\nSignals: INT or TERM drains in-flight requests and exits 0; HUP reloads the configuration.\n")
 	}
@@ -116,13 +123,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitRuntime
 	}
 	defer pinger.close()
+	alerts, err := startAlerts(cfg.Mail, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "wasmhttpd: %s: %v\n", *configPath, err)
+		return exitConfig
+	}
+	defer alerts.Close() // last: mails what the shutdown raised
 	listeners, err := listen(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmhttpd: %v\n", err)
 		return exitRuntime
 	}
 	events := admin.NewEvents(64)
-	env := site.Env{Logger: logger, Notify: func(e policy.Event) { events.Add(eventKind(e.Kind), e.Policy, e.Detail) }}
+	env := site.Env{Logger: logger, Notify: func(e policy.Event) {
+		events.Add(eventKind(e.Kind), e.Policy, e.Detail)
+		alerts.Policy(e)
+	}}
 	for _, l := range listeners {
 		if l.name == "proxy" {
 			env.ProxyAddrs = append(env.ProxyAddrs, l.ln.Addr().String())
@@ -134,6 +150,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			MaxEntries:    cfg.Cache.MaxEntries,
 			MaxObjectSize: int64(cfg.Cache.MaxObjectSize),
 			Logger:        logger,
+			NoSpace:       alerts.NoSpace,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "wasmhttpd: cache.dir: %v\n", err)
