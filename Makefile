@@ -65,6 +65,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz 'FuzzDecodePayload$$' -fuzztime $(FUZZTIME) ./host/cache
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./host/ping
 	$(GO) test -run '^$$' -fuzz FuzzReadReply -fuzztime $(FUZZTIME) ./host/smtp
+	$(GO) test -run '^$$' -fuzz FuzzInstrument -fuzztime $(FUZZTIME) ./host/policy/internal/interrupt
 
 bench: build
 	bench/run.sh
