@@ -256,17 +256,26 @@ type callFailure struct {
 	exited  bool // the guest called proc_exit
 }
 
-// call runs a guest export under the policy's call deadline.
+// call runs a guest export under the policy's call deadline, and counts
+// it (start functions are not counted: they are the load's, not a
+// request's).
 func (in *instance) call(fn api.Function, nparams int) *callFailure {
-	return in.callWithin(fn, nparams, in.gen.p.callTimeout)
+	p := in.gen.p
+	p.calls.Add(1)
+	f := in.callWithin(fn, nparams, p.callTimeout)
+	if f != nil {
+		p.errors.Add(1)
+		if f.timeout {
+			p.timeouts.Add(1)
+		}
+	}
+	return f
 }
 
 // callWithin runs a guest export under a deadline. A guest still running
 // at the deadline has its interruption flag set by the timer and traps at
 // its next loop header; the instance is then spent and never reused.
 func (in *instance) callWithin(fn api.Function, nparams int, timeout time.Duration) *callFailure {
-	p := in.gen.p
-	p.calls.Add(1)
 	in.fault = ""
 	in.stderr.reset() // the diagnosis must come from this call
 	in.deadline = time.Now().Add(timeout)
@@ -280,7 +289,6 @@ func (in *instance) callWithin(fn api.Function, nparams int, timeout time.Durati
 	if err == nil {
 		return nil
 	}
-	p.errors.Add(1)
 	f := &callFailure{}
 	var exit *sys.ExitError
 	switch {
@@ -288,7 +296,6 @@ func (in *instance) callWithin(fn api.Function, nparams int, timeout time.Durati
 		f.cause = "host refused: " + in.fault
 	case in.spent:
 		f.cause, f.timeout = fmt.Sprintf("timeout after %v", timeout), true
-		p.timeouts.Add(1)
 	case errors.As(err, &exit):
 		f.cause, f.exited = fmt.Sprintf("guest exited with code %d", exit.ExitCode()), true
 	default:
