@@ -191,14 +191,16 @@ func TestKillDuringAStore(t *testing.T) {
 
 	slow.Store(false)
 	inst = startServer(t, config)
+	// Checked before the next fetch, whose own temporary file lives
+	// until its commit, a moment after the client has the body.
+	tmp, err := os.ReadDir(filepath.Join(cacheDir, "http", "tmp"))
+	require.NoError(t, err)
+	assert.Empty(t, tmp, "the restart removed the half-written files")
 	client = viaProxy(inst.proxy(), nil)
 	r, got := getVia(t, client, origin.URL+"/big")
 	assert.Equal(t, 200, r.StatusCode)
 	assert.Equal(t, string(body), got, "the whole body, never a torn one")
 	assert.Equal(t, int64(2), hits.Load(), "nothing of the killed store was kept")
-	tmp, err := os.ReadDir(filepath.Join(cacheDir, "http", "tmp"))
-	require.NoError(t, err)
-	assert.Empty(t, tmp, "the restart removed the half-written files")
 	r, got = getVia(t, client, origin.URL+"/big")
 	assert.Equal(t, len(body), len(got))
 	assert.Contains(t, r.Header.Get("Cache-Status"), "hit")
