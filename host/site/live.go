@@ -126,6 +126,8 @@ func RestartOnly(old, next *config.Config) []string {
 		{"limits", old.Limits, next.Limits},
 		{"timeouts", old.Timeouts, next.Timeouts},
 		{"log", old.Log, next.Log},
+		{"ping", old.Ping, next.Ping},
+		{"mail", old.Mail, next.Mail},
 	} {
 		if !reflect.DeepEqual(c.old, c.next) {
 			keys = append(keys, c.key)
