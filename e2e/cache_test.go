@@ -143,6 +143,7 @@ func waitStored(t *testing.T, c *http.Client, url string) {
 
 // step is one request of a directive case and what it must produce.
 type step struct {
+	method      string   // "" means GET
 	header      []string // request fields, name, value pairs
 	status      int      // 0 means 200
 	body        string   // "" means not checked
@@ -249,8 +250,13 @@ func TestCacheDirectives(t *testing.T) {
 			{header: []string{"Cache-Control", "no-store"}, body: "fresh", hits: 1, cacheStatus: hit},
 		}},
 		{"request no-store: not stored", fresh, []step{
-			{header: []string{"Cache-Control", "no-store"}, hits: 1},
+			{header: []string{"Cache-Control", "no-store"}, hits: 1, cacheStatus: `fwd=miss; fwd-status=200; detail="request no-store"$`},
 			{body: "fresh", hits: 2, cacheStatus: miss},
+		}},
+		{"HEAD: looked up, never stored", fresh, []step{
+			{method: "HEAD", hits: 1, cacheStatus: `fwd=miss; fwd-status=200; detail="method"$`},
+			{hits: 2, cacheStatus: miss, stored: true},
+			{method: "HEAD", hits: 2, cacheStatus: hit},
 		}},
 		{"request max-age=0", fixed("m", "Cache-Control", "max-age=60", "Age", "5", "ETag", `"m1"`), []step{
 			{hits: 1, cacheStatus: miss},
@@ -278,7 +284,11 @@ func TestCacheDirectives(t *testing.T) {
 			path := "/" + strings.NewReplacer(" ", "-", ":", "", "*", "star", "=", "").Replace(tc.name)
 			url := o.handle(path, tc.handler)
 			for i, s := range tc.steps {
-				resp, body := send(t, c, "GET", url, s.header...)
+				method := s.method
+				if method == "" {
+					method = "GET"
+				}
+				resp, body := send(t, c, method, url, s.header...)
 				want := s.status
 				if want == 0 {
 					want = 200

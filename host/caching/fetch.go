@@ -63,7 +63,7 @@ func (c *Cache) relay(ex *exchange, out *proxy.Outbound, resp *proxy.Response, s
 	// A 304 here answers the client's own conditional request: it is
 	// relayed, never stored (a stored 304 would answer plain GETs with no
 	// body). Revalidations take their 304s elsewhere (applyNotModified).
-	if sink.allowed && resp.Status != 304 {
+	if resp.Status != 304 {
 		var ok bool
 		if writer, ok = c.begin(ex, resp, sink, t); !ok {
 			return
@@ -101,13 +101,16 @@ var emptyHeader http1.Header
 
 // begin asks the decider whether resp may be stored and starts storing
 // it; a nil Writer means it is not stored. ok is false when a failed
-// decision has answered the request (fail-closed).
+// decision has answered the request (fail-closed). The decider is asked
+// even when the request's access ruled storing out (a HEAD, a no-store
+// request), so that every miss carries its account of the outcome
+// (Cache-Status); its yes then stores nothing.
 func (c *Cache) begin(ex *exchange, resp *proxy.Response, sink storeSink, t cache.Times) (w *cache.Writer, ok bool) {
 	d, err := c.decider.CacheStore(ex.Exchange, times(t, t.Response))
 	if err != nil {
 		return nil, c.policyFailed(ex)
 	}
-	if !d.Store {
+	if !d.Store || !sink.allowed {
 		return nil, true
 	}
 	r := cache.Response{Status: resp.Status, Header: resp.Header, Times: t, Freshness: freshness(d.Lifetime), Length: resp.ContentLength}
