@@ -97,4 +97,8 @@ type node struct {
 	entry      *Entry
 	visited    atomic.Bool
 	prev, next *node // prev is toward the tail (older)
+
+	// memory is the entry's body, once a hit has read a small one and
+	// the store's budget allowed keeping it (Store.Body).
+	memory atomic.Pointer[memoryBody]
 }

@@ -34,6 +34,10 @@ type Options struct {
 	// disk is full (ENOSPC), for an alert. It is called synchronously
 	// on the request's path and must not block.
 	NoSpace func(error)
+	// MaxMemory bounds the bytes of small bodies (up to SmallBody) kept
+	// in memory beside their files, so that hits on them read no file;
+	// 0 keeps none.
+	MaxMemory int64
 }
 
 // DefaultFillWait is the wait for a filler when Options.FillWait is 0: as
@@ -63,6 +67,7 @@ type Stats struct {
 	Aborted   int64 // stores abandoned: aborted, too large, wrong length
 	Errors    int64 // disk errors and corrupt files met
 	Waiting   int64 // collapsed misses waiting for a fill now
+	Memory    int64 // bytes of bodies kept in memory now
 }
 
 // Store is the on-disk HTTP cache. All its methods are safe for concurrent
@@ -97,6 +102,7 @@ type Store struct {
 	seed          maphash.Seed
 
 	hits, misses, stores, evictions, aborted, errors, waiting atomic.Int64
+	memory                                                    atomic.Int64 // bytes of bodies in memory
 }
 
 // Open opens (creating if need be) the store in dir/http, removes what a
@@ -179,7 +185,7 @@ func (s *Store) Stats() Stats {
 		Entries: entries, Bytes: bytes,
 		Hits: s.hits.Load(), Misses: s.misses.Load(), Stores: s.stores.Load(),
 		Evictions: s.evictions.Load(), Aborted: s.aborted.Load(), Errors: s.errors.Load(),
-		Waiting: s.waiting.Load(),
+		Waiting: s.waiting.Load(), Memory: s.memory.Load(),
 	}
 }
 
@@ -316,6 +322,7 @@ func (s *Store) publish(e *Entry) (garbage []string, err error) {
 // displaces; a header update shares the body, which then stays.
 func (s *Store) replace(n *node, e *Entry, garbage []string) []string {
 	old := n.entry
+	s.forget(n, e.bodyGen)
 	n.entry, e.node = e, n
 	s.bytes += e.diskSize() - old.diskSize()
 	garbage = append(garbage, metaPath(s.root, old.id, old.gen))
@@ -369,6 +376,7 @@ func (s *Store) remove(n *node, garbage []string) []string {
 		s.head = n.prev
 	}
 	n.prev, n.next, n.entry = nil, nil, nil
+	s.forget(n, 0)
 	variants := s.keys[e.Key]
 	for i, v := range variants {
 		if v == n {
