@@ -3,6 +3,7 @@ package caching
 import (
 	"errors"
 	"io"
+	"os"
 	"time"
 
 	"wasmhttpd/host/cache"
@@ -85,19 +86,21 @@ func loadStored(w *http1.ResponseWriter, e *cache.Entry) {
 func (c *Cache) sendStored(ex *exchange, e *cache.Entry) bool {
 	w := ex.Response
 	unchanged := notModified(ex.Request, w.Header())
-	var body *io.LimitedReader
+	var inMemory []byte
+	var file *os.File
 	if ex.Request.Method != "HEAD" && !unchanged {
-		f, err := e.OpenBody()
-		if err != nil {
+		var err error
+		if inMemory, file, err = c.store.Body(e); err != nil {
 			if !errors.Is(err, cache.ErrGone) {
-				c.log.Warn("cache: cannot open a stored body", "key", e.Key, "err", err.Error())
+				c.log.Warn("cache: cannot read a stored body", "key", e.Key, "err", err.Error())
 			}
 			w.Header().Reset()
 			w.SetStatus(0)
 			return false
 		}
-		defer f.Close()
-		body = &io.LimitedReader{R: f, N: e.Size}
+		if file != nil {
+			defer file.Close()
+		}
 	}
 	h := w.Header()
 	h.Add("Via", c.proxy.Via(ex.Request.ProtoMinor))
@@ -112,9 +115,12 @@ func (c *Cache) sendStored(ex *exchange, e *cache.Entry) bool {
 	h.Del("Content-Length")
 	w.SetContentLength(e.Size)
 	w.WriteHeader(e.Status)
-	if body != nil {
+	switch {
+	case inMemory != nil:
+		w.Write(inMemory)
+	case file != nil:
 		// A body file: the server's ReadFrom sends it with sendfile.
-		w.ReadFrom(body)
+		w.ReadFrom(&io.LimitedReader{R: file, N: e.Size})
 	}
 	return true
 }

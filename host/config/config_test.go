@@ -181,6 +181,7 @@ dir = "/var/cache/wasmhttpd"
 max_size = "1MiB"
 max_entries = 1
 max_object_size = 1
+max_memory = 0
 `
 	cfg, err := Parse([]byte(text), "c.toml", dir)
 	require.NoError(t, err)
@@ -197,7 +198,7 @@ max_object_size = 1
 		Proxy: Proxy{Policies: []string{}, Name: "edge-1", ConnectTimeout: Duration{time.Second}, ResponseHeaderTimeout: Duration{2 * time.Second},
 			ReadTimeout: Duration{3 * time.Second}, IdleTimeout: Duration{4 * time.Second}, TunnelIdleTimeout: Duration{5 * time.Second},
 			MaxConnsPerHost: 1, ConnectPorts: []int{443, 8443}, XForwardedFor: true, PreserveHost: true, XForwarded: true},
-		Cache: Cache{Dir: "/var/cache/wasmhttpd", MaxSize: MiB, MaxEntries: 1, MaxObjectSize: 1},
+		Cache: Cache{Dir: "/var/cache/wasmhttpd", MaxSize: MiB, MaxEntries: 1, MaxObjectSize: 1, MaxMemory: 0},
 		Mail:  defaultMail(), // every key of [mail] is in mail_test.go
 	}, cfg)
 	assert.Equal(t, slog.LevelDebug, cfg.Log.SlogLevel())
@@ -241,6 +242,7 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 		{"proxy policy undefined", "[proxy]\npolicies = [\"nope\"]\n", "proxy.policies", 2, `no policy named "nope"`},
 		{"cache policy undefined", "[cache]\npolicy = \"nope\"\n", "cache.policy", 2, `no policy named "nope"`},
 		{"object larger than cache", "[cache]\nmax_size = \"1MiB\"\nmax_object_size = \"2MiB\"\n", "cache.max_object_size", 3, "larger than cache.max_size"},
+		{"negative memory", "[cache]\nmax_memory = -1\n", "cache.max_memory", 2, "negative"},
 		{"zero proxy timeout", "[proxy]\nconnect_timeout = \"0s\"\n", "proxy.connect_timeout", 2, "longer than 0s"},
 		{"integer for string", "[origin]\nlisten = 8080\n", "origin.listen", 2, "expected a string, found an integer"},
 		{"string for boolean in root", "[roots.www]\nlisting = \"yes\"\n", "roots.www.listing", 2, "expected a boolean"},

@@ -53,6 +53,9 @@ type Cache struct {
 	MaxSize       Size   `toml:"max_size"`        // total bytes of stored bodies
 	MaxEntries    int    `toml:"max_entries"`     // stored responses
 	MaxObjectSize Size   `toml:"max_object_size"` // a larger response is passed on, not stored
+	// MaxMemory bounds the small bodies (up to 4 KiB) also kept in
+	// memory, so that hits on them read no file; 0 keeps none.
+	MaxMemory Size `toml:"max_memory"`
 }
 
 func defaultProxy() Proxy {
@@ -76,6 +79,7 @@ func defaultCache() Cache {
 		MaxSize:       1 * GiB,
 		MaxEntries:    100000,
 		MaxObjectSize: 64 * MiB,
+		MaxMemory:     64 * MiB,
 	}
 }
 

@@ -149,6 +149,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			MaxSize:       int64(cfg.Cache.MaxSize),
 			MaxEntries:    cfg.Cache.MaxEntries,
 			MaxObjectSize: int64(cfg.Cache.MaxObjectSize),
+			MaxMemory:     int64(cfg.Cache.MaxMemory),
 			Logger:        logger,
 			NoSpace:       alerts.NoSpace,
 		})
