@@ -73,7 +73,7 @@ func fakeSources() Sources {
 			return map[string]server.Stats{"origin": {Open: 5, Idle: 2}, "proxy": {Open: 1, Idle: 1, Rejecting: 3}}
 		},
 		Cache: func() (caching.Stats, bool) {
-			return caching.Stats{Hits: 30, Misses: 10, StaleServed: 4, Revalidations: 6, Store: cache.Stats{Entries: 12, Bytes: 3 << 20, Evictions: 2}}, true
+			return caching.Stats{Hits: 30, Misses: 10, StaleServed: 4, Revalidations: 6, Store: cache.Stats{Entries: 12, Bytes: 3 << 20, Evictions: 2, Memory: 5 << 10}}, true
 		},
 		Policies: func() []policy.Stats {
 			return []policy.Stats{
@@ -130,6 +130,7 @@ func TestMetricsEndpointParsesAndHasTheFamilies(t *testing.T) {
 		{"wasmhttpd_cache_stale_served_total", map[string]string{}, 4},
 		{"wasmhttpd_cache_revalidations_total", map[string]string{}, 6},
 		{"wasmhttpd_cache_size_bytes", map[string]string{}, 3 << 20},
+		{"wasmhttpd_cache_memory_bytes", map[string]string{}, 5 << 10},
 		{"wasmhttpd_cache_entries", map[string]string{}, 12},
 		{"wasmhttpd_cache_evictions_total", map[string]string{}, 2},
 		{"wasmhttpd_upstream_errors_total", map[string]string{}, 9},

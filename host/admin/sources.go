@@ -78,6 +78,7 @@ var cacheDefs = []metricDef[caching.Stats]{
 	{newDesc("wasmhttpd_cache_stores_total", "Entries committed to the cache."), prometheus.CounterValue, func(s *caching.Stats) float64 { return float64(s.Store.Stores) }},
 	{newDesc("wasmhttpd_cache_stores_aborted_total", "Stores abandoned: aborted, too large or of the wrong length."), prometheus.CounterValue, func(s *caching.Stats) float64 { return float64(s.Store.Aborted) }},
 	{newDesc("wasmhttpd_cache_disk_errors_total", "Disk errors and corrupt cache files met."), prometheus.CounterValue, func(s *caching.Stats) float64 { return float64(s.Store.Errors) }},
+	{newDesc("wasmhttpd_cache_memory_bytes", "Bytes of small bodies the cache also keeps in memory now."), prometheus.GaugeValue, func(s *caching.Stats) float64 { return float64(s.Store.Memory) }},
 	{newDesc("wasmhttpd_cache_fills_waiting", "Collapsed misses waiting for another request's fill now."), prometheus.GaugeValue, func(s *caching.Stats) float64 { return float64(s.Store.Waiting) }},
 }
 
