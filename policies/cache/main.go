@@ -311,7 +311,7 @@ func (p *policy) refusal(req guest.Request, resp guest.Response, s *stored, code
 		}
 	}
 	if revalidated || cc.has("max-age") || cc.has("s-maxage") && p.cfg.Shared || s.expires != "" ||
-		cc.has("public") || heuristicStatuses[code] {
+		cc.has("public") || heuristicallyCacheable(code) {
 		return ""
 	}
 	return "status not cacheable by default"

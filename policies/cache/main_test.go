@@ -217,3 +217,13 @@ func TestConfigErrors(t *testing.T) {
 		assert.ErrorContains(t, err, want)
 	}
 }
+
+// TestDaysFromCivil: the hand-written date arithmetic agrees with
+// time.Date, day overflow included, across leap years and centuries.
+func TestDaysFromCivil(t *testing.T) {
+	for _, d := range [][3]int{{1970, 1, 1}, {1994, 11, 6}, {2000, 2, 29}, {2100, 3, 1}, {1900, 2, 28},
+		{2024, 12, 31}, {2025, 2, 31}, {9999, 12, 31}, {1600, 1, 1}, {1969, 12, 31}, {0, 1, 1}, {0, 3, 1}} {
+		want := time.Date(d[0], time.Month(d[1]), d[2], 0, 0, 0, 0, time.UTC).Unix() / 86400
+		assert.Equal(t, want, daysFromCivil(d[0], d[1], d[2]), "%v", d)
+	}
+}
