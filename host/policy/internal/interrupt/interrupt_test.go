@@ -158,6 +158,47 @@ func TestInstrumentStopsASpinningLoop(t *testing.T) {
 	}
 }
 
+// TestInstrumentReadsReferenceBlockTypes: a block whose type is a
+// reference with a heap type, (ref null 12) here, which wazero compiles
+// without any feature enabled, takes two bytes; read as one, the heap
+// type 0x0c became a br whose label swallowed the loop after it, and
+// the loop went unchecked.
+func TestInstrumentReadsReferenceBlockTypes(t *testing.T) {
+	types := make([][]byte, 13)
+	for i := range types {
+		types[i] = typeVoid
+	}
+	hidden := module(
+		sec(1, vec(types...)),
+		sec(3, vec([]byte{0})),
+		memory,
+		sec(7, vec(exportFunc("spin", 0))),
+		sec(10, vec(body(
+			0x02, 0x63, 0x0c, // block (result (ref null 12))
+			0x03, 0x40, 0x0c, 0x00, end, // loop br 0 end
+			0x00, end, // unreachable end
+			0x1a, // drop
+		))),
+	)
+	out, err := Instrument(hidden)
+	require.NoError(t, err)
+	mod := instantiate(t, newRuntime(t), out)
+	flag := mod.ExportedGlobal(Export).(api.MutableGlobal)
+	flag.Set(1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := mod.ExportedFunction("spin").Call(context.Background())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "unreachable")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop was not instrumented")
+	}
+}
+
 // TestInstrumentKeepsBehaviour: the rewritten module computes what the
 // original does, with every global where it was, and loses only its
 // DWARF.
@@ -244,6 +285,10 @@ func TestSkipInstruction(t *testing.T) {
 		{"block empty", []byte{0x02, 0x40}},
 		{"loop value", []byte{0x03, 0x7b}},
 		{"if type index", []byte{0x04, 0x85, 0x01}},
+		{"block ref null func", []byte{0x02, 0x63, 0x70}},
+		{"loop ref type index", []byte{0x03, 0x64, 0x8c, 0x01}},
+		{"block ref null, stretched", []byte{0x02, 0xe3, 0x7f, 0x70}},
+		{"block type index, 5 bytes", []byte{0x02, 0x80, 0x80, 0x80, 0x80, 0x00}},
 		{"br_table", []byte{0x0e, 0x02, 0x00, 0x81, 0x01, 0x02}},
 		{"call_indirect", []byte{0x11, 0x80, 0x01, 0x00}},
 		{"return_call", []byte{0x12, 0x03}},
