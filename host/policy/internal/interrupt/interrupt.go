@@ -263,13 +263,20 @@ func countImports(p []byte) (globals, memories uint32, err error) {
 		case 0x00: // function: type index
 			_, pos, err = readU32(p, pos)
 		case 0x01: // table: reference type, limits
-			pos, err = skipLimits(p, pos+1)
+			if pos < len(p) && p[pos] == 0x40 {
+				return 0, 0, fmt.Errorf("import %d: a table with an initializer", i)
+			}
+			if pos, err = skipImportType(p, pos); err == nil {
+				pos, err = skipLimits(p, pos)
+			}
 		case 0x02: // memory: limits
 			memories++
 			pos, err = skipLimits(p, pos)
 		case externGlobal: // value type, mutability
 			globals++
-			pos += 2
+			if pos, err = skipImportType(p, pos); err == nil {
+				pos, err = skipBytes(p, pos, 1)
+			}
 		case 0x04: // tag: attribute, type index
 			_, pos, err = readU32(p, pos+1)
 		default:
@@ -280,6 +287,14 @@ func countImports(p []byte) (globals, memories uint32, err error) {
 		}
 	}
 	return globals, memories, nil
+}
+
+// skipImportType skips the value type of an imported global or table.
+// wazero reads one byte, or after ref null or ref (0x63, 0x64) a heap
+// type too; skipBlockType reads every such type alike, and what it reads
+// differently wazero refuses.
+func skipImportType(p []byte, pos int) (int, error) {
+	return skipBlockType(p, pos)
 }
 
 // skipLimits skips the limits of a table or memory type: a flags byte,

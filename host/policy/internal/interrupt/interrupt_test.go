@@ -199,6 +199,38 @@ func TestInstrumentReadsReferenceBlockTypes(t *testing.T) {
 	}
 }
 
+// TestCountImportsReadsReferenceTypes: an imported global or table of a
+// reference type with a heap type, (ref null func), takes two bytes;
+// read as one, the imports after it were misread, and a global import
+// could go uncounted, giving the flag the index of another global.
+func TestCountImportsReadsReferenceTypes(t *testing.T) {
+	refGlobal := cat(name("env"), name("f"), []byte{0x03, 0x63, 0x70, 0x00}) // global (ref null func)
+	i32Global := cat(name("env"), name("g"), []byte{0x03, i32, 0x01})        // global (mut i32)
+	cases := []struct {
+		test              string
+		imports           []byte
+		globals, memories uint32
+	}{
+		{"global after a ref global", vec(refGlobal, i32Global), 2, 0},
+		{"every kind", vec(
+			refGlobal,
+			cat(name("env"), name("t"), []byte{0x01, 0x64, 0x70, 0x00, 0x01}), // table (ref func) 1
+			i32Global,
+			cat(name("env"), name("m"), []byte{0x02, 0x00, 0x01}), // memory 1
+		), 2, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.test, func(t *testing.T) {
+			globals, memories, err := countImports(tc.imports)
+			require.NoError(t, err)
+			assert.Equal(t, tc.globals, globals)
+			assert.Equal(t, tc.memories, memories)
+		})
+	}
+	_, _, err := countImports(vec(cat(name("env"), name("t"), []byte{0x01, 0x40, 0x00, 0x70, 0x00, 0x01})))
+	assert.ErrorContains(t, err, "import 0: a table with an initializer")
+}
+
 // TestInstrumentKeepsBehaviour: the rewritten module computes what the
 // original does, with every global where it was, and loses only its
 // DWARF.
