@@ -231,6 +231,37 @@ func TestCountImportsReadsReferenceTypes(t *testing.T) {
 	assert.ErrorContains(t, err, "import 0: a table with an initializer")
 }
 
+// TestInstrumentStopsRecursion: a function that calls itself twice runs
+// 2^62 calls without a loop and without overflowing the stack; the check
+// at function entry stops it.
+func TestInstrumentStopsRecursion(t *testing.T) {
+	halve := []byte{0x20, 0, 0x41, 1, 0x6b, 0x10, 0} // f(n-1)
+	fan := module(
+		sec(1, vec(cat([]byte{0x60}, vec([]byte{i32}), vec()))), // (i32) -> ()
+		sec(3, vec([]byte{0})),
+		memory,
+		sec(7, vec(exportFunc("fan", 0))),
+		sec(10, vec(body(cat([]byte{0x20, 0, 0x04, 0x40}, halve, halve, []byte{end})...))), // if n { f(n-1) f(n-1) }
+	)
+	out, err := Instrument(fan)
+	require.NoError(t, err)
+	mod := instantiate(t, newRuntime(t), out)
+	done := make(chan error, 1)
+	go func() {
+		_, err := mod.ExportedFunction("fan").Call(context.Background(), 62)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	mod.ExportedGlobal(Export).(api.MutableGlobal).Set(1)
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "unreachable")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the flag did not stop the recursion")
+	}
+}
+
 // TestInstrumentKeepsBehaviour: the rewritten module computes what the
 // original does, with every global where it was, and loses only its
 // DWARF.
