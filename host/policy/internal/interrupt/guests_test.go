@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -300,6 +299,12 @@ func parse(t testing.TB, wasm []byte) parsed {
 			}
 			uleb()
 		}
+		valueType := func() { // a byte, or ref null or ref and a heap type
+			if b, _ := s.ReadByte(); b == 0x63 || b == 0x64 {
+				for b, _ = s.ReadByte(); b&0x80 != 0; b, _ = s.ReadByte() {
+				}
+			}
+		}
 		switch id {
 		case 2:
 			for n := uleb(); n > 0; n-- {
@@ -309,13 +314,14 @@ func parse(t testing.TB, wasm []byte) parsed {
 				case 0:
 					uleb()
 				case 1:
-					s.ReadByte()
+					valueType()
 					limits()
 				case 2:
 					limits()
 				case 3:
 					p.globals++
-					s.Seek(2, io.SeekCurrent)
+					valueType()
+					s.ReadByte()
 				default:
 					t.Fatalf("import kind %d", kind)
 				}

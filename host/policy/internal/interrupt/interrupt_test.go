@@ -158,17 +158,14 @@ func TestInstrumentStopsASpinningLoop(t *testing.T) {
 	}
 }
 
-// TestInstrumentReadsReferenceBlockTypes: a block whose type is a
-// reference with a heap type, (ref null 12) here, which wazero compiles
-// without any feature enabled, takes two bytes; read as one, the heap
-// type 0x0c became a br whose label swallowed the loop after it, and
-// the loop went unchecked.
-func TestInstrumentReadsReferenceBlockTypes(t *testing.T) {
+// hidden hides a loop behind a block of type (ref null 12), whose heap
+// type byte 0x0c is also the opcode br.
+var hidden = func() []byte {
 	types := make([][]byte, 13)
 	for i := range types {
 		types[i] = typeVoid
 	}
-	hidden := module(
+	return module(
 		sec(1, vec(types...)),
 		sec(3, vec([]byte{0})),
 		memory,
@@ -180,6 +177,14 @@ func TestInstrumentReadsReferenceBlockTypes(t *testing.T) {
 			0x1a, // drop
 		))),
 	)
+}()
+
+// TestInstrumentReadsReferenceBlockTypes: a block whose type is a
+// reference with a heap type, (ref null 12) here, which wazero compiles
+// without any feature enabled, takes two bytes; read as one, the heap
+// type 0x0c became a br whose label swallowed the loop after it, and
+// the loop went unchecked.
+func TestInstrumentReadsReferenceBlockTypes(t *testing.T) {
 	out, err := Instrument(hidden)
 	require.NoError(t, err)
 	mod := instantiate(t, newRuntime(t), out)
@@ -396,9 +401,9 @@ func TestSkipInstruction(t *testing.T) {
 }
 
 // FuzzInstrument: no input panics the rewrite, and whatever wazero
-// compiles, it compiles rewritten too.
+// compiles, it compiles rewritten too, checked as walk reads it.
 func FuzzInstrument(f *testing.F) {
-	for _, seed := range [][]byte{spinner, counter, module(memory), module(memory, sec(10, vec(body(0x03, 0x40, 0x0b))))} {
+	for _, seed := range [][]byte{spinner, counter, hidden, module(memory), module(memory, sec(10, vec(body(0x03, 0x40, 0x0b))))} {
 		f.Add(seed)
 	}
 	rt := newRuntime(f)
@@ -420,6 +425,7 @@ func FuzzInstrument(f *testing.F) {
 		compiled, err = rt.CompileModule(ctx, out)
 		require.NoError(t, err, "the rewritten module must compile")
 		compiled.Close(ctx)
+		assertInstrumented(t, wasm, out)
 	})
 }
 
