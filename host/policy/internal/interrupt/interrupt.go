@@ -84,9 +84,9 @@ type section struct {
 var errNoMemory = errors.New("the module has no memory: not an http-wasm guest")
 
 // Instrument returns module with the flag global, exported as Export, and
-// a check of it at the top of every function and loop. The input is not modified. A
-// module that is not well-formed enough to rewrite is refused with an
-// error saying where.
+// a check of it at the top of every function and loop. The input is not
+// modified. A module that is not well-formed enough to rewrite is refused
+// with an error saying where.
 func Instrument(module []byte) ([]byte, error) {
 	sections, err := split(module)
 	if err != nil {
