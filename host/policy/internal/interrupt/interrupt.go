@@ -52,17 +52,19 @@ const Export = "wasmhttpd.interrupt"
 // Section ids (WebAssembly core 3.0, 5.5.2), in the order a module must
 // place its non-custom sections; tag (13) sits between memory and global.
 const (
-	sectionCustom  = 0
-	sectionImport  = 2
-	sectionMemory  = 5
-	sectionGlobal  = 6
-	sectionExport  = 7
-	sectionCode    = 10
-	sectionDataCnt = 12
-	sectionTag     = 13
-	valueTypeI32   = 0x7f
-	externGlobal   = 0x03
-	opcodeLoop     = 0x03
+	sectionCustom   = 0
+	sectionImport   = 2
+	sectionMemory   = 5
+	sectionGlobal   = 6
+	sectionExport   = 7
+	sectionCode     = 10
+	sectionDataCnt  = 12
+	sectionTag      = 13
+	valueTypeI32    = 0x7f
+	externGlobal    = 0x03
+	opcodeLoop      = 0x03
+	opcodeGlobalGet = 0x23
+	opcodeGlobalSet = 0x24
 )
 
 // yieldEvery is how many checks the guest passes between two exits to
@@ -122,7 +124,7 @@ func Instrument(module []byte) ([]byte, error) {
 	for _, s := range sections {
 		payload := s.payload
 		if s.id == sectionCode {
-			if payload, err = instrumentCode(payload, check); err != nil {
+			if payload, err = instrumentCode(payload, check, globals); err != nil {
 				return nil, fmt.Errorf("code section: %w", err)
 			}
 		}
@@ -338,8 +340,9 @@ func checkNoExport(p []byte) error {
 	return nil
 }
 
-// instrumentCode rewrites every function body of a code section.
-func instrumentCode(p, check []byte) ([]byte, error) {
+// instrumentCode rewrites every function body of a code section whose
+// module has the given number of globals.
+func instrumentCode(p, check []byte, globals uint32) ([]byte, error) {
 	n, pos, err := readU32(p, 0)
 	if err != nil {
 		return nil, err
@@ -354,7 +357,7 @@ func instrumentCode(p, check []byte) ([]byte, error) {
 		if uint64(next)+uint64(size) > uint64(len(p)) {
 			return nil, fmt.Errorf("function body %d: %d bytes run past the section", i, size)
 		}
-		if body, err = instrumentBody(body[:0], p[next:next+int(size)], check); err != nil {
+		if body, err = instrumentBody(body[:0], p[next:next+int(size)], check, globals); err != nil {
 			return nil, fmt.Errorf("function body %d: %w", i, err)
 		}
 		out = binary.AppendUvarint(out, uint64(len(body)))
@@ -368,8 +371,11 @@ func instrumentCode(p, check []byte) ([]byte, error) {
 }
 
 // instrumentBody appends to out the function body fn with check after
-// its locals and after every loop instruction's block type.
-func instrumentBody(out, fn, check []byte) ([]byte, error) {
+// its locals and after every loop instruction's block type. Code that
+// names a global past the module's own is refused: invalid as it is, it
+// would be valid once rewritten, and could clear the flag or refill the
+// budget.
+func instrumentBody(out, fn, check []byte, globals uint32) ([]byte, error) {
 	groups, pos, err := readU32(fn, 0)
 	if err != nil {
 		return nil, fmt.Errorf("locals: %w", err)
@@ -389,6 +395,11 @@ func instrumentBody(out, fn, check []byte) ([]byte, error) {
 		next, err := skipInstruction(fn, pos)
 		if err != nil {
 			return nil, fmt.Errorf("instruction at body offset %d: %w", pos, err)
+		}
+		if op == opcodeGlobalGet || op == opcodeGlobalSet {
+			if g, _, _ := readU32(fn, pos+1); g >= globals { // read once already
+				return nil, fmt.Errorf("instruction at body offset %d: global %d does not exist", pos, g)
+			}
 		}
 		if op == opcodeLoop {
 			out = append(append(out, fn[start:next]...), check...)

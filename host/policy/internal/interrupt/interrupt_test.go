@@ -267,6 +267,32 @@ func TestInstrumentStopsRecursion(t *testing.T) {
 	}
 }
 
+// TestInstrumentRefusesTheNewGlobals: code that names a global past the
+// module's own is invalid, but valid once the rewrite has added the flag
+// and the budget there; a guest clearing the flag at every iteration, or
+// refilling the budget, could never be stopped, so it is refused.
+func TestInstrumentRefusesTheNewGlobals(t *testing.T) {
+	cases := []struct {
+		code []byte
+		err  string
+	}{
+		{[]byte{0x03, 0x40, 0x41, 0, 0x24, 0, 0x0c, 0, end}, "body offset 5: global 0 does not exist"}, // loop flag = 0 br 0 end
+		{[]byte{0x03, 0x40, 0x41, 9, 0x24, 1, 0x0c, 0, end}, "body offset 5: global 1 does not exist"}, // loop budget = 9 br 0 end
+		{[]byte{0x23, 0, 0x1a}, "body offset 1: global 0 does not exist"},                              // read the flag
+	}
+	for _, tc := range cases {
+		clearing := module(
+			sec(1, vec(typeVoid)),
+			sec(3, vec([]byte{0})),
+			memory,
+			sec(7, vec(exportFunc("spin", 0))),
+			sec(10, vec(body(tc.code...))),
+		)
+		_, err := Instrument(clearing)
+		assert.ErrorContains(t, err, "code section: function body 0: instruction at "+tc.err)
+	}
+}
+
 // TestInstrumentKeepsBehaviour: the rewritten module computes what the
 // original does, with every global where it was, and loses only its
 // DWARF.
