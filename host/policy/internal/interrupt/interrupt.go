@@ -35,6 +35,11 @@
 // re-encoded. DWARF custom sections (.debug_*), which address code by
 // byte offset, are dropped rather than left wrong; every other section is
 // copied unchanged.
+//
+// A module with a start function is refused: wazero runs it while it
+// instantiates the module, before the host holds the instance's flag, so
+// nothing could stop it. Reactors (_initialize) and commands (_start) are
+// called by the host, under a deadline.
 package interrupt
 
 import (
@@ -57,6 +62,7 @@ const (
 	sectionMemory   = 5
 	sectionGlobal   = 6
 	sectionExport   = 7
+	sectionStart    = 8
 	sectionCode     = 10
 	sectionDataCnt  = 12
 	sectionTag      = 13
@@ -82,6 +88,9 @@ type section struct {
 	payload []byte
 }
 
+// errStart refuses a module with a start function (see the package doc).
+var errStart = errors.New("a start function would run as the module is instantiated, beyond the host's reach: export _initialize instead")
+
 // errNoMemory refuses a module that has no memory to grow by 0 pages.
 var errNoMemory = errors.New("the module has no memory: not an http-wasm guest")
 
@@ -106,6 +115,8 @@ func Instrument(module []byte) ([]byte, error) {
 			m, _, err = readU32(s.payload, 0)
 		case sectionExport:
 			err = checkNoExport(s.payload)
+		case sectionStart:
+			err = errStart
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s section: %w", sectionName(s.id), err)
@@ -144,6 +155,8 @@ func sectionName(id byte) string {
 		return "global"
 	case sectionMemory:
 		return "memory"
+	case sectionStart:
+		return "start"
 	}
 	return "export"
 }

@@ -328,7 +328,7 @@ func TestInstrumentCreatesSections(t *testing.T) {
 		sec(1, vec(typeVoid)),
 		sec(3, vec([]byte{0})),
 		memory,
-		sec(8, uleb(0)), // start: function 0
+		sec(12, uleb(0)), // data count: no data
 		sec(10, vec(body())),
 	)
 	out, err := Instrument(bare)
@@ -357,6 +357,7 @@ func TestInstrumentRefuses(t *testing.T) {
 		{"body past the section", module(memory, sec(10, []byte{1, 9, 0})), "function body 0: 9 bytes run past the section"},
 		{"bytes after the bodies", module(memory, sec(10, vec(body()), []byte{0})), "1 bytes after the last function body"},
 		{"no memory", module(sec(10, vec(body()))), "no memory"},
+		{"start function", module(sec(1, vec(typeVoid)), sec(3, vec([]byte{0})), memory, sec(8, uleb(0)), sec(10, vec(body()))), "start section: a start function would run as the module is instantiated"},
 		{"unknown import kind", module(sec(2, vec(cat(name("a"), name("b"), []byte{0x09})))), "import section: import 0: unknown kind 0x9"},
 	}
 	for _, tc := range cases {
@@ -444,8 +445,8 @@ func FuzzInstrument(f *testing.F) {
 			return
 		}
 		compiled.Close(ctx)
-		if errors.Is(err, errNoMemory) {
-			return
+		if errors.Is(err, errNoMemory) || errors.Is(err, errStart) {
+			return // refused on purpose
 		}
 		require.NoError(t, err, "wazero compiles the module, the rewrite must take it")
 		compiled, err = rt.CompileModule(ctx, out)
