@@ -23,7 +23,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-// The tests in this file check Instrument's output with walk, a second
+// The tests in this file check Instrument's output with walker, a second
 // reader of the code written apart from decode.go and deliberately plain:
 // one table of immediates per opcode, read with encoding/binary. A
 // mistake in either reader shows as a disagreement between them.
@@ -348,7 +348,7 @@ func parse(t testing.TB, wasm []byte) parsed {
 	return p
 }
 
-// assertInstrumented checks out against in with walk: the flag is the
+// assertInstrumented checks out against in with walker: the flag is the
 // first new global, every function and loop of in is checked in out, and
 // out without the checks is in. It returns the number of loops.
 func assertInstrumented(t testing.TB, in, out []byte) int {
@@ -425,6 +425,7 @@ var realGuests = sync.OnceValues(func() (map[string]string, error) {
 	return guests, errors.Join(errs...)
 })
 
+// guestModules reads the modules realGuests built, by name.
 func guestModules(t *testing.T) map[string][]byte {
 	t.Helper()
 	paths, err := realGuests()
@@ -452,8 +453,8 @@ func newInterpreter(t testing.TB) wazero.Runtime {
 
 // TestRealGuests: every guest module of the repository is rewritten with
 // a check at the start of each function and after each of its loops, as
-// walk counts them, and nothing else
-// changed in its code; and the rewritten module compiles.
+// the walker finds them, nothing else changes in its code, and wazero
+// takes the result.
 func TestRealGuests(t *testing.T) {
 	rt := newInterpreter(t)
 	for name, wasm := range guestModules(t) {

@@ -428,7 +428,7 @@ func TestSkipInstruction(t *testing.T) {
 }
 
 // FuzzInstrument: no input panics the rewrite, and whatever wazero
-// compiles, it compiles rewritten too, checked as walk reads it.
+// compiles, it compiles rewritten too, checked as walker reads it.
 func FuzzInstrument(f *testing.F) {
 	for _, seed := range [][]byte{spinner, counter, hidden, module(memory), module(memory, sec(10, vec(body(0x03, 0x40, 0x0b))))} {
 		f.Add(seed)
