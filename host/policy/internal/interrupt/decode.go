@@ -77,16 +77,48 @@ func skipValueType(p []byte, pos int) (int, error) {
 	return 0, fmt.Errorf("unknown value type %#x", p[pos])
 }
 
-// skipBlockType skips a block type: empty, one value type, or a type
-// index (a positive signed 33-bit integer).
+// Block types -29 and -28 (the bytes 0x63 and 0x64) are the reference
+// types ref null and ref, which a heap type follows. wazero reads them
+// whatever features are enabled.
+const (
+	blockRefNull = -29
+	blockRef     = -28
+)
+
+// skipBlockType skips a block type as wazero reads it: a signed 33-bit
+// integer, a type index or a negative value type, and after ref null or
+// ref the heap type, another one.
 func skipBlockType(p []byte, pos int) (int, error) {
-	if pos < len(p) && p[pos] == 0x40 {
-		return pos + 1, nil
+	v, pos, err := readS33(p, pos)
+	if err == nil && (v == blockRefNull || v == blockRef) {
+		_, pos, err = readS33(p, pos)
 	}
-	if next, err := skipValueType(p, pos); err == nil {
-		return next, nil
+	return pos, err
+}
+
+// readS33 reads a signed 33-bit LEB128 of at most 5 bytes, bit 32 the
+// sign, as wazero does.
+func readS33(p []byte, pos int) (int64, int, error) {
+	var v uint64
+	for shift := uint(0); shift < 35; shift += 7 {
+		if pos >= len(p) {
+			return 0, 0, errTruncated
+		}
+		b := p[pos]
+		pos++
+		v |= uint64(b&0x7f) << shift
+		if b < 0x80 {
+			if b&0x40 != 0 {
+				v |= ^uint64(0) << (shift + 7)
+			}
+			v &= 1<<33 - 1
+			if v&(1<<32) != 0 {
+				return int64(v) - 1<<33, pos, nil
+			}
+			return int64(v), pos, nil
+		}
 	}
-	return skipSigned(p, pos, 5)
+	return 0, 0, errors.New("integer encoding too long")
 }
 
 // skipMemArg skips a memory argument: alignment (whose bit 6 announces a

@@ -1,11 +1,13 @@
 // Package interrupt makes a WebAssembly module stoppable from outside: it
-// rewrites the module so that every loop header reads a flag, an exported
-// mutable i32 global, and traps (unreachable) when the flag is set. The
-// host sets the flag when a guest call overruns its deadline; the guest
-// then stops at its next loop iteration, however it got stuck, since code
-// without a loop ends by itself (deep recursion ends in a stack overflow).
+// rewrites the module so that every function entry and every loop header
+// reads a flag, an exported mutable i32 global, and traps (unreachable)
+// when the flag is set. The host sets the flag when a guest call overruns
+// its deadline; the guest then stops at its next call or loop iteration,
+// however it got stuck, since code that does neither ends by itself.
+// Loop headers alone would not do: a function that calls itself twice
+// makes 2^n calls at a depth of only n, never overflowing the stack.
 //
-// Every yieldEvery loop headers the rewritten code also leaves native
+// Every yieldEvery checks the rewritten code also leaves native
 // code for the host for a moment (a memory.grow by 0 pages, which wazero
 // carries out in Go): compiled guest code cannot be preempted by the Go
 // scheduler, and a guest that never left it would hold up the next
@@ -22,7 +24,10 @@
 // Go wasm backend wraps each function body in one), so a cache decision
 // that made ~200 such exits cost ~45 µs, of which the guest's own work
 // was ~10 µs. The check inserted here is a few loads, stores and
-// branches, and one exit per yieldEvery headers.
+// branches, and one exit per yieldEvery checks. wazero checks at loop
+// headers only; the checks at function entries, which close the gap of
+// recursion, about double the checks of a standard-Go guest, still a few
+// nanoseconds a call.
 //
 // The rewrite keeps every index (function, type, global, local) as it
 // was: the two globals it needs are appended after the module's own, and
@@ -30,6 +35,11 @@
 // re-encoded. DWARF custom sections (.debug_*), which address code by
 // byte offset, are dropped rather than left wrong; every other section is
 // copied unchanged.
+//
+// A module with a start function is refused: wazero runs it while it
+// instantiates the module, before the host holds the instance's flag, so
+// nothing could stop it. Reactors (_initialize) and commands (_start) are
+// called by the host, under a deadline.
 package interrupt
 
 import (
@@ -47,22 +57,25 @@ const Export = "wasmhttpd.interrupt"
 // Section ids (WebAssembly core 3.0, 5.5.2), in the order a module must
 // place its non-custom sections; tag (13) sits between memory and global.
 const (
-	sectionCustom  = 0
-	sectionImport  = 2
-	sectionMemory  = 5
-	sectionGlobal  = 6
-	sectionExport  = 7
-	sectionCode    = 10
-	sectionDataCnt = 12
-	sectionTag     = 13
-	valueTypeI32   = 0x7f
-	externGlobal   = 0x03
-	opcodeLoop     = 0x03
+	sectionCustom   = 0
+	sectionImport   = 2
+	sectionMemory   = 5
+	sectionGlobal   = 6
+	sectionExport   = 7
+	sectionStart    = 8
+	sectionCode     = 10
+	sectionDataCnt  = 12
+	sectionTag      = 13
+	valueTypeI32    = 0x7f
+	externGlobal    = 0x03
+	opcodeLoop      = 0x03
+	opcodeGlobalGet = 0x23
+	opcodeGlobalSet = 0x24
 )
 
-// yieldEvery is how many loop headers the guest passes between two exits
-// to the host: rare enough that an exit (a few hundred nanoseconds) costs
-// under a nanosecond per header, often enough that a tight loop yields
+// yieldEvery is how many checks the guest passes between two exits to
+// the host: rare enough that an exit (a few hundred nanoseconds) costs
+// under a nanosecond per check, often enough that a tight loop yields
 // every few microseconds.
 const yieldEvery = 1000
 
@@ -75,13 +88,16 @@ type section struct {
 	payload []byte
 }
 
+// errStart refuses a module with a start function (see the package doc).
+var errStart = errors.New("a start function would run as the module is instantiated, beyond the host's reach: export _initialize instead")
+
 // errNoMemory refuses a module that has no memory to grow by 0 pages.
 var errNoMemory = errors.New("the module has no memory: not an http-wasm guest")
 
 // Instrument returns module with the flag global, exported as Export, and
-// a check of it at the top of every loop. The input is not modified. A
-// module that is not well-formed enough to rewrite is refused with an
-// error saying where.
+// a check of it at the top of every function and loop. The input is not
+// modified. A module that is not well-formed enough to rewrite is refused
+// with an error saying where.
 func Instrument(module []byte) ([]byte, error) {
 	sections, err := split(module)
 	if err != nil {
@@ -99,6 +115,8 @@ func Instrument(module []byte) ([]byte, error) {
 			m, _, err = readU32(s.payload, 0)
 		case sectionExport:
 			err = checkNoExport(s.payload)
+		case sectionStart:
+			err = errStart
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s section: %w", sectionName(s.id), err)
@@ -117,7 +135,7 @@ func Instrument(module []byte) ([]byte, error) {
 	for _, s := range sections {
 		payload := s.payload
 		if s.id == sectionCode {
-			if payload, err = instrumentCode(payload, check); err != nil {
+			if payload, err = instrumentCode(payload, check, globals); err != nil {
 				return nil, fmt.Errorf("code section: %w", err)
 			}
 		}
@@ -137,6 +155,8 @@ func sectionName(id byte) string {
 		return "global"
 	case sectionMemory:
 		return "memory"
+	case sectionStart:
+		return "start"
 	}
 	return "export"
 }
@@ -218,9 +238,10 @@ func i32Const(b []byte, v int32) []byte {
 	}
 }
 
-// loopCheck is the code inserted at every loop header: trap when the
-// flag is set; count the budget down, and when it runs out, refill it and
-// leave native code (memory.grow by 0 pages) so that Go can preempt.
+// loopCheck is the code inserted at every function entry and loop
+// header: trap when the flag is set; count the budget down, and when it
+// runs out, refill it and leave native code (memory.grow by 0 pages) so
+// that Go can preempt.
 func loopCheck(flag, budget uint32) []byte {
 	get := func(b []byte, g uint32) []byte { return binary.AppendUvarint(append(b, 0x23), uint64(g)) }
 	set := func(b []byte, g uint32) []byte { return binary.AppendUvarint(append(b, 0x24), uint64(g)) }
@@ -263,13 +284,20 @@ func countImports(p []byte) (globals, memories uint32, err error) {
 		case 0x00: // function: type index
 			_, pos, err = readU32(p, pos)
 		case 0x01: // table: reference type, limits
-			pos, err = skipLimits(p, pos+1)
+			if pos < len(p) && p[pos] == 0x40 {
+				return 0, 0, fmt.Errorf("import %d: a table with an initializer", i)
+			}
+			if pos, err = skipImportType(p, pos); err == nil {
+				pos, err = skipLimits(p, pos)
+			}
 		case 0x02: // memory: limits
 			memories++
 			pos, err = skipLimits(p, pos)
 		case externGlobal: // value type, mutability
 			globals++
-			pos += 2
+			if pos, err = skipImportType(p, pos); err == nil {
+				pos, err = skipBytes(p, pos, 1)
+			}
 		case 0x04: // tag: attribute, type index
 			_, pos, err = readU32(p, pos+1)
 		default:
@@ -280,6 +308,14 @@ func countImports(p []byte) (globals, memories uint32, err error) {
 		}
 	}
 	return globals, memories, nil
+}
+
+// skipImportType skips the value type of an imported global or table.
+// wazero reads one byte, or after ref null or ref (0x63, 0x64) a heap
+// type too; skipBlockType reads every such type alike, and what it reads
+// differently wazero refuses.
+func skipImportType(p []byte, pos int) (int, error) {
+	return skipBlockType(p, pos)
 }
 
 // skipLimits skips the limits of a table or memory type: a flags byte,
@@ -317,8 +353,9 @@ func checkNoExport(p []byte) error {
 	return nil
 }
 
-// instrumentCode rewrites every function body of a code section.
-func instrumentCode(p, check []byte) ([]byte, error) {
+// instrumentCode rewrites every function body of a code section whose
+// module has the given number of globals.
+func instrumentCode(p, check []byte, globals uint32) ([]byte, error) {
 	n, pos, err := readU32(p, 0)
 	if err != nil {
 		return nil, err
@@ -333,7 +370,7 @@ func instrumentCode(p, check []byte) ([]byte, error) {
 		if uint64(next)+uint64(size) > uint64(len(p)) {
 			return nil, fmt.Errorf("function body %d: %d bytes run past the section", i, size)
 		}
-		if body, err = instrumentBody(body[:0], p[next:next+int(size)], check); err != nil {
+		if body, err = instrumentBody(body[:0], p[next:next+int(size)], check, globals); err != nil {
 			return nil, fmt.Errorf("function body %d: %w", i, err)
 		}
 		out = binary.AppendUvarint(out, uint64(len(body)))
@@ -347,8 +384,11 @@ func instrumentCode(p, check []byte) ([]byte, error) {
 }
 
 // instrumentBody appends to out the function body fn with check after
-// every loop instruction's block type.
-func instrumentBody(out, fn, check []byte) ([]byte, error) {
+// its locals and after every loop instruction's block type. Code that
+// names a global past the module's own is refused: invalid as it is, it
+// would be valid once rewritten, and could clear the flag or refill the
+// budget.
+func instrumentBody(out, fn, check []byte, globals uint32) ([]byte, error) {
 	groups, pos, err := readU32(fn, 0)
 	if err != nil {
 		return nil, fmt.Errorf("locals: %w", err)
@@ -361,12 +401,18 @@ func instrumentBody(out, fn, check []byte) ([]byte, error) {
 			return nil, fmt.Errorf("locals: %w", err)
 		}
 	}
-	start := 0
+	out = append(append(out, fn[:pos]...), check...)
+	start := pos
 	for pos < len(fn) {
 		op := fn[pos]
 		next, err := skipInstruction(fn, pos)
 		if err != nil {
 			return nil, fmt.Errorf("instruction at body offset %d: %w", pos, err)
+		}
+		if op == opcodeGlobalGet || op == opcodeGlobalSet {
+			if g, _, _ := readU32(fn, pos+1); g >= globals { // read once already
+				return nil, fmt.Errorf("instruction at body offset %d: global %d does not exist", pos, g)
+			}
 		}
 		if op == opcodeLoop {
 			out = append(append(out, fn[start:next]...), check...)

@@ -158,6 +158,141 @@ func TestInstrumentStopsASpinningLoop(t *testing.T) {
 	}
 }
 
+// hidden hides a loop behind a block of type (ref null 12), whose heap
+// type byte 0x0c is also the opcode br.
+var hidden = func() []byte {
+	types := make([][]byte, 13)
+	for i := range types {
+		types[i] = typeVoid
+	}
+	return module(
+		sec(1, vec(types...)),
+		sec(3, vec([]byte{0})),
+		memory,
+		sec(7, vec(exportFunc("spin", 0))),
+		sec(10, vec(body(
+			0x02, 0x63, 0x0c, // block (result (ref null 12))
+			0x03, 0x40, 0x0c, 0x00, end, // loop br 0 end
+			0x00, end, // unreachable end
+			0x1a, // drop
+		))),
+	)
+}()
+
+// TestInstrumentReadsReferenceBlockTypes: a block whose type is a
+// reference with a heap type, (ref null 12) here, which wazero compiles
+// without any feature enabled, takes two bytes; read as one, the heap
+// type 0x0c became a br whose label swallowed the loop after it, and
+// the loop went unchecked.
+func TestInstrumentReadsReferenceBlockTypes(t *testing.T) {
+	out, err := Instrument(hidden)
+	require.NoError(t, err)
+	mod := instantiate(t, newRuntime(t), out)
+	flag := mod.ExportedGlobal(Export).(api.MutableGlobal)
+	flag.Set(1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := mod.ExportedFunction("spin").Call(context.Background())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "unreachable")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop was not instrumented")
+	}
+}
+
+// TestCountImportsReadsReferenceTypes: an imported global or table of a
+// reference type with a heap type, (ref null func), takes two bytes;
+// read as one, the imports after it were misread, and a global import
+// could go uncounted, giving the flag the index of another global.
+func TestCountImportsReadsReferenceTypes(t *testing.T) {
+	refGlobal := cat(name("env"), name("f"), []byte{0x03, 0x63, 0x70, 0x00}) // global (ref null func)
+	i32Global := cat(name("env"), name("g"), []byte{0x03, i32, 0x01})        // global (mut i32)
+	cases := []struct {
+		test              string
+		imports           []byte
+		globals, memories uint32
+	}{
+		{"global after a ref global", vec(refGlobal, i32Global), 2, 0},
+		{"every kind", vec(
+			refGlobal,
+			cat(name("env"), name("t"), []byte{0x01, 0x64, 0x70, 0x00, 0x01}), // table (ref func) 1
+			i32Global,
+			cat(name("env"), name("m"), []byte{0x02, 0x00, 0x01}), // memory 1
+		), 2, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.test, func(t *testing.T) {
+			globals, memories, err := countImports(tc.imports)
+			require.NoError(t, err)
+			assert.Equal(t, tc.globals, globals)
+			assert.Equal(t, tc.memories, memories)
+		})
+	}
+	_, _, err := countImports(vec(cat(name("env"), name("t"), []byte{0x01, 0x40, 0x00, 0x70, 0x00, 0x01})))
+	assert.ErrorContains(t, err, "import 0: a table with an initializer")
+}
+
+// TestInstrumentStopsRecursion: a function that calls itself twice runs
+// 2^62 calls without a loop and without overflowing the stack; the check
+// at function entry stops it.
+func TestInstrumentStopsRecursion(t *testing.T) {
+	halve := []byte{0x20, 0, 0x41, 1, 0x6b, 0x10, 0} // f(n-1)
+	fan := module(
+		sec(1, vec(cat([]byte{0x60}, vec([]byte{i32}), vec()))), // (i32) -> ()
+		sec(3, vec([]byte{0})),
+		memory,
+		sec(7, vec(exportFunc("fan", 0))),
+		sec(10, vec(body(cat([]byte{0x20, 0, 0x04, 0x40}, halve, halve, []byte{end})...))), // if n { f(n-1) f(n-1) }
+	)
+	out, err := Instrument(fan)
+	require.NoError(t, err)
+	mod := instantiate(t, newRuntime(t), out)
+	done := make(chan error, 1)
+	go func() {
+		_, err := mod.ExportedFunction("fan").Call(context.Background(), 62)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	mod.ExportedGlobal(Export).(api.MutableGlobal).Set(1)
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "unreachable")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the flag did not stop the recursion")
+	}
+}
+
+// TestInstrumentRefusesTheNewGlobals: code that names a global past the
+// module's own is invalid, but valid once the rewrite has added the flag
+// and the budget there; a guest clearing the flag at every iteration, or
+// refilling the budget, could never be stopped, so it is refused.
+func TestInstrumentRefusesTheNewGlobals(t *testing.T) {
+	cases := []struct {
+		code []byte
+		err  string
+	}{
+		{[]byte{0x03, 0x40, 0x41, 0, 0x24, 0, 0x0c, 0, end}, "body offset 5: global 0 does not exist"}, // loop flag = 0 br 0 end
+		{[]byte{0x03, 0x40, 0x41, 9, 0x24, 1, 0x0c, 0, end}, "body offset 5: global 1 does not exist"}, // loop budget = 9 br 0 end
+		{[]byte{0x23, 0, 0x1a}, "body offset 1: global 0 does not exist"},                              // read the flag
+	}
+	for _, tc := range cases {
+		clearing := module(
+			sec(1, vec(typeVoid)),
+			sec(3, vec([]byte{0})),
+			memory,
+			sec(7, vec(exportFunc("spin", 0))),
+			sec(10, vec(body(tc.code...))),
+		)
+		_, err := Instrument(clearing)
+		assert.ErrorContains(t, err, "code section: function body 0: instruction at "+tc.err)
+	}
+}
+
 // TestInstrumentKeepsBehaviour: the rewritten module computes what the
 // original does, with every global where it was, and loses only its
 // DWARF.
@@ -193,7 +328,7 @@ func TestInstrumentCreatesSections(t *testing.T) {
 		sec(1, vec(typeVoid)),
 		sec(3, vec([]byte{0})),
 		memory,
-		sec(8, uleb(0)), // start: function 0
+		sec(12, uleb(0)), // data count: no data
 		sec(10, vec(body())),
 	)
 	out, err := Instrument(bare)
@@ -222,6 +357,7 @@ func TestInstrumentRefuses(t *testing.T) {
 		{"body past the section", module(memory, sec(10, []byte{1, 9, 0})), "function body 0: 9 bytes run past the section"},
 		{"bytes after the bodies", module(memory, sec(10, vec(body()), []byte{0})), "1 bytes after the last function body"},
 		{"no memory", module(sec(10, vec(body()))), "no memory"},
+		{"start function", module(sec(1, vec(typeVoid)), sec(3, vec([]byte{0})), memory, sec(8, uleb(0)), sec(10, vec(body()))), "start section: a start function would run as the module is instantiated"},
 		{"unknown import kind", module(sec(2, vec(cat(name("a"), name("b"), []byte{0x09})))), "import section: import 0: unknown kind 0x9"},
 	}
 	for _, tc := range cases {
@@ -244,6 +380,10 @@ func TestSkipInstruction(t *testing.T) {
 		{"block empty", []byte{0x02, 0x40}},
 		{"loop value", []byte{0x03, 0x7b}},
 		{"if type index", []byte{0x04, 0x85, 0x01}},
+		{"block ref null func", []byte{0x02, 0x63, 0x70}},
+		{"loop ref type index", []byte{0x03, 0x64, 0x8c, 0x01}},
+		{"block ref null, stretched", []byte{0x02, 0xe3, 0x7f, 0x70}},
+		{"block type index, 5 bytes", []byte{0x02, 0x80, 0x80, 0x80, 0x80, 0x00}},
 		{"br_table", []byte{0x0e, 0x02, 0x00, 0x81, 0x01, 0x02}},
 		{"call_indirect", []byte{0x11, 0x80, 0x01, 0x00}},
 		{"return_call", []byte{0x12, 0x03}},
@@ -288,9 +428,9 @@ func TestSkipInstruction(t *testing.T) {
 }
 
 // FuzzInstrument: no input panics the rewrite, and whatever wazero
-// compiles, it compiles rewritten too.
+// compiles, it compiles rewritten too, checked as walker reads it.
 func FuzzInstrument(f *testing.F) {
-	for _, seed := range [][]byte{spinner, counter, module(memory), module(memory, sec(10, vec(body(0x03, 0x40, 0x0b))))} {
+	for _, seed := range [][]byte{spinner, counter, hidden, module(memory), module(memory, sec(10, vec(body(0x03, 0x40, 0x0b))))} {
 		f.Add(seed)
 	}
 	rt := newRuntime(f)
@@ -305,13 +445,14 @@ func FuzzInstrument(f *testing.F) {
 			return
 		}
 		compiled.Close(ctx)
-		if errors.Is(err, errNoMemory) {
-			return
+		if errors.Is(err, errNoMemory) || errors.Is(err, errStart) {
+			return // refused on purpose
 		}
 		require.NoError(t, err, "wazero compiles the module, the rewrite must take it")
 		compiled, err = rt.CompileModule(ctx, out)
 		require.NoError(t, err, "the rewritten module must compile")
 		compiled.Close(ctx)
+		assertInstrumented(t, wasm, out)
 	})
 }
 
