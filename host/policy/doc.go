@@ -17,8 +17,8 @@
 //     instances, pre-warmed, grown lazily, with back-pressure; every guest
 //     call under a deadline; failed instances are discarded. Deadlines are
 //     enforced by rewriting each module before it is compiled (package
-//     internal/interrupt): a flag read at every loop header, set by a
-//     timer when a call overruns.
+//     internal/interrupt): a flag read at every function entry and loop
+//     header, set by a timer when a call overruns.
 //   - Chain (chain.go): the http1.Handler that runs policies around next,
 //     and hands a route a guest chose to next when next is a Router.
 //

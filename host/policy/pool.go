@@ -160,7 +160,12 @@ func (g *generation) newInstance(ctx context.Context) (*instance, error) {
 	if fn != nil {
 		stop := context.AfterFunc(ctx, func() { in.interrupt.Set(1) })
 		f := in.callWithin(fn, 0, g.p.initTimeout)
-		stop()
+		if !stop() && f == nil {
+			// ctx ended as the start function did: the flag may be set,
+			// which would fail this instance's first call.
+			in.close()
+			return nil, fmt.Errorf("%s: %w", start, context.Cause(ctx))
+		}
 		switch {
 		case f != nil && f.exited && start == "_start":
 			in.close()
@@ -181,8 +186,8 @@ func (g *generation) newInstance(ctx context.Context) (*instance, error) {
 }
 
 // sleep is the guest's clock sleep (WASI poll_oneoff), cut short at the
-// call's deadline: the interruption flag is only read at loop headers, so
-// a guest asleep must wake up in time to read it.
+// call's deadline: the interruption flag is only read at function entries
+// and loop headers, so a guest asleep must wake up in time to read it.
 func (in *instance) sleep(ns int64) {
 	time.Sleep(min(time.Duration(ns), time.Until(in.deadline)))
 }
@@ -274,7 +279,8 @@ func (in *instance) call(fn api.Function, nparams int) *callFailure {
 
 // callWithin runs a guest export under a deadline. A guest still running
 // at the deadline has its interruption flag set by the timer and traps at
-// its next loop header; the instance is then spent and never reused.
+// its next function entry or loop header; the instance is then spent and
+// never reused.
 func (in *instance) callWithin(fn api.Function, nparams int, timeout time.Duration) *callFailure {
 	in.fault = ""
 	in.stderr.reset() // the diagnosis must come from this call
