@@ -255,7 +255,10 @@ func (p *policy) Store(req guest.Request, resp guest.Response, t cache.Times) bo
 	code := resp.StatusCode()
 	revalidated := code == 304
 	fwd := "fwd=miss; fwd-status=" + strconv.Itoa(int(code))
-	if revalidated {
+	switch {
+	case revalidated && p.askedToRevalidate(req):
+		fwd = "fwd=request; fwd-status=304"
+	case revalidated:
 		fwd = "fwd=stale; fwd-status=304"
 	}
 	s := p.storedOf(resp, t.Response)
@@ -279,6 +282,17 @@ func (p *policy) Store(req guest.Request, resp guest.Response, t cache.Times) bo
 	ttl := (life - s.currentAge(t.Request, t.Response, t.Now)) / time.Second
 	p.setStatus(resp, fwd+"; stored", int64(ttl), "")
 	return true
+}
+
+// askedToRevalidate reports a request that forces revalidation whatever
+// the stored response's age: no-cache (or Pragma: no-cache) and max-age=0,
+// a browser's reload. After the 304 the stored response's former age is
+// gone, so a max-age or min-fresh that forced it by comparison with that
+// age is reported as fwd=stale.
+func (p *policy) askedToRevalidate(req guest.Request) bool {
+	rc := p.requestDirectives(req)
+	maxAge, ok := rc.seconds("max-age")
+	return requestNoCache(req, rc) || ok && maxAge == 0
 }
 
 // refusal says why a response must not be stored, "" when it may be.

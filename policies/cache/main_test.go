@@ -67,6 +67,26 @@ func TestRequestAccess(t *testing.T) {
 	assert.Equal(t, cache.Purge, anyone.Request(req))
 }
 
+// TestStoreSaysWhyItRevalidated: after a 304, Cache-Status blames the
+// request when it asked for revalidation whatever the age, the stored
+// response's staleness otherwise.
+func TestStoreSaysWhyItRevalidated(t *testing.T) {
+	p := newTestPolicy(t, "")
+	at := cache.Times{Request: t0, Response: t0.Add(time.Second), Now: t0.Add(time.Second)}
+	for reqField, fwd := range map[string]string{
+		"Cache-Control: no-cache":  "fwd=request",
+		"Pragma: no-cache":         "fwd=request",
+		"Cache-Control: max-age=0": "fwd=request",
+		"Cache-Control: max-age=5": "fwd=stale",
+		"Accept: */*":              "fwd=stale",
+	} {
+		h := exchange("GET", []string{reqField}, 304, "Cache-Control: max-age=120", `ETag: "v"`)
+		req, resp := guest.NewExchange(h)
+		require.True(t, p.Store(req, resp, at))
+		assert.Equal(t, "wasmhttpd; "+fwd+"; fwd-status=304; stored; ttl=119", h.Get(guest.KindResponseHeaders, "cache-status"), reqField)
+	}
+}
+
 func TestStore(t *testing.T) {
 	p := newTestPolicy(t, "")
 	at := cache.Times{Request: t0, Response: t0.Add(time.Second), Now: t0.Add(time.Second)}
