@@ -2,7 +2,10 @@
 
 package guest
 
-import "unsafe"
+import (
+	"strings"
+	"unsafe"
+)
 
 //go:wasmimport http_handler enable_features
 func enableFeatures(features uint32) uint32
@@ -129,18 +132,20 @@ func keep(b []byte) string {
 }
 
 // keepList returns the strings of count NUL-terminated values in b as a
-// slice of the string arena, capped so that a caller's append copies.
+// slice of the string arena, capped so that a caller's append copies. The
+// bytes are copied into the arena once, and the values are substrings.
 func keepList(b []byte, count uint32) []string {
 	if cap(stringArena)-len(stringArena) < int(count) {
 		stringArena = make([]string, 0, max(2*cap(stringArena), int(count)+64))
 	}
 	start := len(stringArena)
-	from := 0
-	for i, c := range b {
-		if c == 0 {
-			stringArena = append(stringArena, keep(b[from:i]))
-			from = i + 1
+	for rest := keep(b); rest != ""; {
+		i := strings.IndexByte(rest, 0)
+		if i < 0 {
+			break
 		}
+		stringArena = append(stringArena, rest[:i])
+		rest = rest[i+1:]
 	}
 	return stringArena[start:len(stringArena):len(stringArena)]
 }

@@ -152,16 +152,16 @@ func imfFixdate(v string) (time.Time, bool) {
 		v[19] != ':' || v[22] != ':' || v[25:] != " GMT" {
 		return time.Time{}, false
 	}
-	month := strings.Index("JanFebMarAprMayJunJulAugSepOctNovDec", v[8:11])
+	month := monthOf(v[8:11])
 	day, ok1 := digits(v[5:7])
 	year, ok2 := digits(v[12:16])
 	hour, ok3 := digits(v[17:19])
 	minute, ok4 := digits(v[20:22])
 	sec, ok5 := digits(v[23:25])
-	if month < 0 || month%3 != 0 || !(ok1 && ok2 && ok3 && ok4 && ok5) || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 60 {
+	if month == 0 || !(ok1 && ok2 && ok3 && ok4 && ok5) || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 60 {
 		return time.Time{}, false
 	}
-	days := daysFromCivil(year, month/3+1, day)
+	days := daysFromCivil(year, month, day)
 	return time.Unix(days*86400+int64(hour*3600+minute*60+sec), 0).UTC(), true
 }
 
@@ -187,6 +187,38 @@ func daysFromCivil(year, month, day int) int64 {
 	dayOfYear := (153*m+2)/5 + day - 1
 	dayOfEra := yearOfEra*365 + yearOfEra/4 - yearOfEra/100 + dayOfYear
 	return int64(era*146097+dayOfEra) - 719468
+}
+
+// monthOf is the number (1-12) of an English three-letter month name, 0
+// for anything else.
+func monthOf(name string) int {
+	switch name {
+	case "Jan":
+		return 1
+	case "Feb":
+		return 2
+	case "Mar":
+		return 3
+	case "Apr":
+		return 4
+	case "May":
+		return 5
+	case "Jun":
+		return 6
+	case "Jul":
+		return 7
+	case "Aug":
+		return 8
+	case "Sep":
+		return 9
+	case "Oct":
+		return 10
+	case "Nov":
+		return 11
+	case "Dec":
+		return 12
+	}
+	return 0
 }
 
 // digits parses a run of decimal digits.
