@@ -100,6 +100,10 @@ func TestCachingForwardProxy(t *testing.T) {
 // own origin listener: the static root's validators revalidate with 304.
 func TestCachingTheProjectsOwnOrigin(t *testing.T) {
 	inst := startServer(t, cachingConfig(t, t.TempDir(), ""))
+	// Modified an hour ago, new.html is heuristically fresh for six
+	// minutes; as copied for the test, it would be for no whole second.
+	hourAgo := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(filepath.Join(inst.dir, "www", "new.html"), hourAgo, hourAgo))
 	client := viaProxy(inst.proxy(), nil)
 	resp, first := getVia(t, client, inst.url("/new.html"))
 	require.Equal(t, 200, resp.StatusCode)

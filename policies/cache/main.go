@@ -68,7 +68,7 @@ type Config struct {
 type policy struct {
 	guest.RequestOnly // the proxy asks through the cache hooks only
 	cfg               Config
-	maxHeuristic      time.Duration
+	maxHeuristic      int64 // seconds
 
 	// Reused by every call (an instance serves one at a time): a
 	// standard-Go guest pays about a microsecond per allocation.
@@ -92,7 +92,7 @@ func newPolicy(raw []byte) (*policy, error) {
 	default:
 		return nil, fmt.Errorf("purge %q is not loopback, any or none", cfg.Purge)
 	}
-	p := &policy{cfg: cfg, maxHeuristic: time.Duration(cfg.MaxHeuristic) * time.Second}
+	p := &policy{cfg: cfg, maxHeuristic: cfg.MaxHeuristic}
 	p.RequestOnly = func(guest.Request, guest.Response) (bool, uint32) { return true, 0 }
 	return p, nil
 }
@@ -141,8 +141,9 @@ func (p *policy) mayPurge(source string) bool {
 	return false
 }
 
-// storedOf reads the fields the freshness rules need from a response.
-func (p *policy) storedOf(resp guest.Response, now time.Time) stored {
+// storedOf reads the fields the freshness rules need from a response;
+// now (Unix seconds) stands in for a missing or invalid Date.
+func (p *policy) storedOf(resp guest.Response, now int64) stored {
 	h := resp.Header()
 	p.respCC = parseDirectives(p.respCC, h.Values("Cache-Control"))
 	s := stored{status: resp.StatusCode(), cc: p.respCC, date: now}
@@ -180,13 +181,14 @@ func requestNoCache(req guest.Request, rc directives) bool {
 	return false
 }
 
-// Lookup implements cache.Handler.
+// Lookup implements cache.Handler. Times and ages are whole seconds, as
+// HTTP has them.
 func (p *policy) Lookup(req guest.Request, resp guest.Response, t cache.Times) cache.Decision {
-	s := p.storedOf(resp, t.Response)
-	age := s.currentAge(t.Request, t.Response, t.Now)
+	s := p.storedOf(resp, t.Response.Unix())
+	age := s.currentAge(t.Request.Unix(), t.Response.Unix(), t.Now.Unix())
 	life, _ := s.freshnessLifetime(p.cfg.Shared, p.cfg.HeuristicFraction, p.maxHeuristic)
-	resp.Header().Set("Age", strconv.FormatInt(int64(max(0, age)/time.Second), 10))
-	ttl := int64((life - age) / time.Second)
+	resp.Header().Set("Age", strconv.FormatInt(max(0, age), 10))
+	ttl := life - age
 	rc := p.requestDirectives(req)
 
 	switch {
@@ -217,25 +219,25 @@ func (p *policy) Lookup(req guest.Request, resp guest.Response, t cache.Times) c
 	return p.revalidate(resp, &s, "stale", ttl, staleIfError)
 }
 
-// exceeds reports whether d holds the delta-seconds directive name and d
-// is more than its value.
-func exceeds(d directives, name string, dur time.Duration) bool {
+// exceeds reports whether d holds the delta-seconds directive name and
+// secs is more than its value.
+func exceeds(d directives, name string, secs int64) bool {
 	v, ok := d.seconds(name)
-	return ok && dur > time.Duration(v)*time.Second
+	return ok && secs > v
 }
 
-// below reports whether d holds the delta-seconds directive name and dur
+// below reports whether d holds the delta-seconds directive name and secs
 // is less than its value.
-func below(d directives, name string, dur time.Duration) bool {
+func below(d directives, name string, secs int64) bool {
 	v, ok := d.seconds(name)
-	return ok && dur < time.Duration(v)*time.Second
+	return ok && secs < v
 }
 
-// within reports whether d holds the delta-seconds directive name and dur
-// is at most its value.
-func within(d directives, name string, dur time.Duration) bool {
+// within reports whether d holds the delta-seconds directive name and
+// secs is at most its value.
+func within(d directives, name string, secs int64) bool {
 	v, ok := d.seconds(name)
-	return ok && dur <= time.Duration(v)*time.Second
+	return ok && secs <= v
 }
 
 // revalidate decides a stored response that needs the origin: a
@@ -261,7 +263,7 @@ func (p *policy) Store(req guest.Request, resp guest.Response, t cache.Times) bo
 	case revalidated:
 		fwd = "fwd=stale; fwd-status=304"
 	}
-	s := p.storedOf(resp, t.Response)
+	s := p.storedOf(resp, t.Response.Unix())
 	life, _ := s.freshnessLifetime(p.cfg.Shared, p.cfg.HeuristicFraction, p.maxHeuristic)
 	reason := p.refusal(req, resp, &s, code, revalidated)
 	if reason == "" && life == 0 && !s.hasValidator {
@@ -278,9 +280,8 @@ func (p *policy) Store(req guest.Request, resp guest.Response, t cache.Times) bo
 	if s.mustRevalidate(p.cfg.Shared) {
 		swr, sie = 0, 0
 	}
-	cache.SetLifetime(life, time.Duration(swr)*time.Second, time.Duration(sie)*time.Second)
-	ttl := (life - s.currentAge(t.Request, t.Response, t.Now)) / time.Second
-	p.setStatus(resp, fwd+"; stored", int64(ttl), "")
+	cache.SetLifetime(time.Duration(life)*time.Second, time.Duration(swr)*time.Second, time.Duration(sie)*time.Second)
+	p.setStatus(resp, fwd+"; stored", life-s.currentAge(t.Request.Unix(), t.Response.Unix(), t.Now.Unix()), "")
 	return true
 }
 

@@ -128,9 +128,9 @@ func (d directives) seconds(name string) (secs int64, ok bool) {
 }
 
 // httpDate parses the three date formats RFC 9110 5.6.7 says a recipient
-// must accept: IMF-fixdate, which every current server sends, by hand and
-// without allocating; the obsolete two with time.Parse.
-func httpDate(v string) (time.Time, bool) {
+// must accept, into Unix seconds: IMF-fixdate, which every current server
+// sends, by hand and without allocating; the obsolete two with time.Parse.
+func httpDate(v string) (int64, bool) {
 	if t, ok := imfFixdate(v); ok {
 		return t, true
 	}
@@ -140,17 +140,17 @@ func httpDate(v string) (time.Time, bool) {
 		"Mon Jan _2 15:04:05 2006",       // asctime
 	} {
 		if t, err := time.Parse(layout, strings.TrimSpace(v)); err == nil {
-			return t, true
+			return t.Unix(), true
 		}
 	}
-	return time.Time{}, false
+	return 0, false
 }
 
-// imfFixdate parses "Sun, 06 Nov 1994 08:49:37 GMT".
-func imfFixdate(v string) (time.Time, bool) {
+// imfFixdate parses "Sun, 06 Nov 1994 08:49:37 GMT" into Unix seconds.
+func imfFixdate(v string) (int64, bool) {
 	if len(v) != 29 || v[3] != ',' || v[4] != ' ' || v[7] != ' ' || v[11] != ' ' || v[16] != ' ' ||
 		v[19] != ':' || v[22] != ':' || v[25:] != " GMT" {
-		return time.Time{}, false
+		return 0, false
 	}
 	month := monthOf(v[8:11])
 	day, ok1 := digits(v[5:7])
@@ -159,10 +159,9 @@ func imfFixdate(v string) (time.Time, bool) {
 	minute, ok4 := digits(v[20:22])
 	sec, ok5 := digits(v[23:25])
 	if month == 0 || !(ok1 && ok2 && ok3 && ok4 && ok5) || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 60 {
-		return time.Time{}, false
+		return 0, false
 	}
-	days := daysFromCivil(year, month, day)
-	return time.Unix(days*86400+int64(hour*3600+minute*60+sec), 0).UTC(), true
+	return daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec), true
 }
 
 // daysFromCivil counts the days from 1970-01-01 to a date of the
@@ -233,24 +232,25 @@ func digits(s string) (int, bool) {
 	return n, true
 }
 
-// stored is what the freshness rules read of a response.
+// stored is what the freshness rules read of a response. Times are Unix
+// seconds, durations seconds: HTTP has nothing finer.
 type stored struct {
 	status       uint32
 	cc           directives
-	date         time.Time // Date, or the response time when absent or invalid
-	age          int64     // Age, 0 when absent or invalid
+	date         int64 // Date, or the response time when absent or invalid
+	age          int64 // Age, 0 when absent or invalid
 	expires      string
 	lastModified string
 	hasValidator bool
 }
 
 // currentAge is RFC 9111 4.2.3.
-func (s *stored) currentAge(requestTime, responseTime, now time.Time) time.Duration {
-	apparent := max(0, responseTime.Sub(s.date))
-	delay := responseTime.Sub(requestTime)
-	correctedAgeValue := time.Duration(s.age)*time.Second + delay
+func (s *stored) currentAge(requestTime, responseTime, now int64) int64 {
+	apparent := max(0, responseTime-s.date)
+	delay := responseTime - requestTime
+	correctedAgeValue := s.age + delay
 	correctedInitial := max(apparent, correctedAgeValue)
-	resident := now.Sub(responseTime)
+	resident := now - responseTime
 	return correctedInitial + resident
 }
 
@@ -268,29 +268,29 @@ func heuristicallyCacheable(status uint32) bool {
 // freshnessLifetime is RFC 9111 4.2.1 for a shared cache (s-maxage
 // first), or a private one, then 4.2.2's heuristic; explicit says whether
 // it came from the response rather than the heuristic.
-func (s *stored) freshnessLifetime(shared bool, heuristic float64, maxHeuristic time.Duration) (lifetime time.Duration, explicit bool) {
+func (s *stored) freshnessLifetime(shared bool, heuristic float64, maxHeuristic int64) (lifetime int64, explicit bool) {
 	if shared {
 		if v, ok := s.cc.seconds("s-maxage"); ok {
-			return time.Duration(v) * time.Second, true
+			return v, true
 		}
 	}
 	if v, ok := s.cc.seconds("max-age"); ok {
-		return time.Duration(v) * time.Second, true
+		return v, true
 	}
 	if s.expires != "" {
 		exp, ok := httpDate(s.expires)
 		if !ok {
 			return 0, true // an invalid Expires means already expired
 		}
-		return max(0, exp.Sub(s.date)), true
+		return max(0, exp-s.date), true
 	}
 	// A 304 refreshes a response that was stored already: the heuristic
 	// applies as it did to that one.
 	if !heuristicallyCacheable(s.status) && s.status != 304 && !s.cc.has("public") {
 		return 0, false
 	}
-	if lm, ok := httpDate(s.lastModified); ok && lm.Before(s.date) {
-		return min(time.Duration(float64(s.date.Sub(lm))*heuristic), maxHeuristic), false
+	if lm, ok := httpDate(s.lastModified); ok && lm < s.date {
+		return min(int64(float64(s.date-lm)*heuristic), maxHeuristic), false
 	}
 	return 0, false
 }
