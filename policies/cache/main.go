@@ -74,6 +74,11 @@ type policy struct {
 	// standard-Go guest pays about a microsecond per allocation.
 	reqCC, respCC directives
 	status        []byte
+	// The last Cache-Status and Age values sent, reused while they do
+	// not change (a hot entry's change once a second), sparing the
+	// string each hit would otherwise allocate.
+	statusText, ageText string
+	age                 int64
 }
 
 func newPolicy(raw []byte) (*policy, error) {
@@ -187,7 +192,7 @@ func (p *policy) Lookup(req guest.Request, resp guest.Response, t cache.Times) c
 	s := p.storedOf(resp, t.Response.Unix())
 	age := s.currentAge(t.Request.Unix(), t.Response.Unix(), t.Now.Unix())
 	life, _ := s.freshnessLifetime(p.cfg.Shared, p.cfg.HeuristicFraction, p.maxHeuristic)
-	resp.Header().Set("Age", strconv.FormatInt(max(0, age), 10))
+	p.setAge(resp, max(0, age))
 	ttl := life - age
 	rc := p.requestDirectives(req)
 
@@ -272,7 +277,7 @@ func (p *policy) Store(req guest.Request, resp guest.Response, t cache.Times) bo
 	if reason != "" {
 		p.status = append(append(append(p.status[:0], "wasmhttpd; "...), fwd...), "; detail="...)
 		p.status = strconv.AppendQuote(p.status, reason)
-		resp.Header().Set("Cache-Status", string(p.status))
+		p.sendStatus(resp)
 		return false
 	}
 	swr, _ := s.cc.seconds("stale-while-revalidate")
@@ -341,5 +346,21 @@ func (p *policy) setStatus(resp guest.Response, outcome string, ttl int64, detai
 		b = append(append(b, "; detail="...), detail...)
 	}
 	p.status = b
-	resp.Header().Set("Cache-Status", string(b))
+	p.sendStatus(resp)
+}
+
+// sendStatus sets Cache-Status to the value built in p.status.
+func (p *policy) sendStatus(resp guest.Response) {
+	if string(p.status) != p.statusText { // compared without a copy
+		p.statusText = string(p.status)
+	}
+	resp.Header().Set("Cache-Status", p.statusText)
+}
+
+// setAge sets Age to age seconds.
+func (p *policy) setAge(resp guest.Response, age int64) {
+	if age != p.age || p.ageText == "" {
+		p.age, p.ageText = age, strconv.FormatInt(age, 10)
+	}
+	resp.Header().Set("Age", p.ageText)
 }
