@@ -454,7 +454,9 @@ func (s *session) handshake() error {
 	}
 	tc := tls.Client(s.conn, cfg)
 	s.deadline()
-	if err := tc.Handshake(); err != nil {
+	// HandshakeContext, not Handshake: on implicit TLS this runs before
+	// Send has tied the connection's deadline to ctx.
+	if err := tc.HandshakeContext(s.ctx); err != nil {
 		return fmt.Errorf("smtp: TLS handshake: %w", err)
 	}
 	s.setConn(tc)

@@ -509,3 +509,31 @@ func TestTimeoutAndCancel(t *testing.T) {
 	err = Send(ctx, Config{Addr: ln.Addr().String(), Timeout: time.Minute}, "a@b", []string{"c@d"}, nil)
 	assert.ErrorIs(t, err, context.Canceled)
 }
+
+func TestCancelDuringImplicitTLSHandshake(t *testing.T) {
+	// A server that takes the ClientHello and never answers it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	result := make(chan error, 1)
+	go func() {
+		result <- Send(ctx, Config{Addr: ln.Addr().String(), TLS: TLSImplicit, Timeout: time.Hour}, "a@b", []string{"c@d"}, nil)
+	}()
+	conn, err := ln.Accept()
+	require.NoError(t, err)
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = conn.Read(make([]byte, 1))
+	require.NoError(t, err, "the ClientHello: the client now waits in the handshake")
+
+	cancel()
+	select {
+	case err := <-result:
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorContains(t, err, "smtp: TLS handshake")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Send still waits in the TLS handshake after its context was cancelled")
+	}
+}
