@@ -268,8 +268,10 @@ func (s *session) ehlo() (state, error) {
 		return 0, err
 	}
 	if rep.Code != 250 {
-		if s.tls {
-			// A server that spoke EHLO before STARTTLS must speak it after.
+		if s.tls && s.cfg.TLS != TLSImplicit {
+			// A server that spoke EHLO before STARTTLS must speak it
+			// after; on implicit TLS this is the first EHLO, and HELO
+			// is as good a fallback as in clear.
 			return 0, &Error{Command: "EHLO " + s.cfg.Helo, Code: rep.Code, Text: rep.Text()}
 		}
 		return stateHELO, nil

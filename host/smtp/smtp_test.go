@@ -340,6 +340,12 @@ func fakeServer(t *testing.T, greeting string, replies map[string]string) (strin
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	return fakeServerOn(t, ln, greeting, replies)
+}
+
+// fakeServerOn is fakeServer on ln, which may be a TLS listener.
+func fakeServerOn(t *testing.T, ln net.Listener, greeting string, replies map[string]string) (string, func() []string) {
+	t.Helper()
 	var mu sync.Mutex
 	var heard []string
 	done := make(chan struct{})
@@ -431,6 +437,18 @@ func TestHeloFallback(t *testing.T) {
 		assert.Equal(t, []string{"EHLO me.test", "HELO me.test"}, h[:2])
 		assert.Contains(t, h, "QUIT")
 	}
+}
+
+func TestHeloFallbackOnImplicitTLS(t *testing.T) {
+	// On implicit TLS the first EHLO is the only one: a server that does
+	// not know it gets HELO, as in clear.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	cert, pool := testCert(t)
+	ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
+	addr, heard := fakeServerOn(t, ln, "220 old.test ready\r\n", with(okReplies, "EHLO", "502 what?\r\n"))
+	require.NoError(t, send(Config{Addr: addr, TLS: TLSImplicit, TLSConfig: &tls.Config{RootCAs: pool}, Helo: "me.test"}, "a@example.com"))
+	assert.Equal(t, []string{"EHLO me.test", "HELO me.test"}, heard()[:2])
 }
 
 func TestHeloFallbackStillRequiresTLS(t *testing.T) {
