@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -256,4 +257,16 @@ func TestSendErrorIsLogged(t *testing.T) {
 	box.wait(t)
 	a.Close()
 	assert.Contains(t, logs.String(), "550 no such user")
+}
+
+func TestDetailThatIsNotUTF8(t *testing.T) {
+	// A failure's cause quotes the guest's stderr, any bytes it wrote;
+	// the mail's body must be text, or the mail cannot be composed.
+	box := newOutbox()
+	a, _ := newAlerter(t, Options{FailThreshold: 1}, box)
+	a.Policy(policy.Event{Policy: "echo", Kind: policy.EventFailed, Detail: "trap: unreachable (panic: bad byte \xff\xfe)"})
+	box.wait(t)
+	body := box.all()[0].body
+	assert.True(t, utf8.ValidString(body), "%q", body)
+	assert.Contains(t, body, "(panic: bad byte \uFFFD)")
 }
