@@ -462,7 +462,7 @@ func TestMultiLineReplies(t *testing.T) {
 		"RCPT TO", "550-5.1.1 mailbox\r\n550-unavailable:\r\n550 5.1.1 see https://example.com/x\r\n"))
 	err := send(Config{Addr: addr, TLS: TLSNone, Helo: "me.test"}, "a@example.com")
 	assert.EqualError(t, err, "smtp: RCPT TO:<a@example.com>: 550 5.1.1 mailbox unavailable: 5.1.1 see https://example.com/x")
-	assert.Equal(t, []string{"EHLO me.test", "MAIL FROM:<ops@example.org>", "RCPT TO:<a@example.com>"}, heard())
+	assert.Equal(t, []string{"EHLO me.test", "MAIL FROM:<ops@example.org>", "RCPT TO:<a@example.com>", "QUIT"}, heard())
 }
 
 func TestUnexpectedReplies(t *testing.T) {
@@ -489,6 +489,40 @@ func TestUnexpectedReplies(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			addr, _ := fakeServer(t, tt.greeting, tt.replies)
 			assert.ErrorContains(t, send(Config{Addr: addr, TLS: TLSOpportunistic, Helo: "me.test"}, "a@example.com"), tt.want)
+		})
+	}
+}
+
+func TestQuitAfterARefusal(t *testing.T) {
+	// RFC 5321 4.1.1.10: the client does not close the channel before
+	// QUIT, even after an error reply, or its own refusal to go on; only
+	// a reply it cannot read leaves nothing to say.
+	tests := []struct {
+		name     string
+		greeting string
+		replies  map[string]string
+		cfg      Config
+		last     string
+	}{
+		{"greeting refused", "554 go away\r\n", okReplies, Config{}, "QUIT"},
+		{"MAIL refused", "220 x\r\n", with(okReplies, "EHLO", "250 x\r\n", "MAIL FROM", "451 later\r\n"), Config{}, "QUIT"},
+		{"message refused", "220 x\r\n", with(okReplies, "EHLO", "250 x\r\n", ".", "552 no\r\n"), Config{}, "QUIT"},
+		{"no STARTTLS", "220 x\r\n", with(okReplies, "EHLO", "250 x\r\n"), Config{TLS: TLSStartTLS}, "QUIT"},
+		{"no AUTH", "220 x\r\n", with(okReplies, "EHLO", "250 x\r\n"), Config{Username: "u", AllowInsecureAuth: true}, "QUIT"},
+		{"malformed reply", "220 x\r\n", with(okReplies, "EHLO", "25O oops\r\n"), Config{}, "EHLO me.test"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, heard := fakeServer(t, tt.greeting, tt.replies)
+			cfg := tt.cfg
+			cfg.Addr, cfg.Helo = addr, "me.test"
+			if cfg.TLS == "" {
+				cfg.TLS = TLSNone
+			}
+			require.Error(t, send(cfg, "a@example.com"))
+			h := heard()
+			require.NotEmpty(t, h)
+			assert.Equal(t, tt.last, h[len(h)-1], "%q", h)
 		})
 	}
 }
