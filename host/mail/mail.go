@@ -383,12 +383,13 @@ func writeHeader(b *bytes.Buffer, name, value string) {
 // follows the colon, starting with a space or a line break. A word
 // longer than a line stays whole: every long value here is made of
 // encoded words or parameters, so lines stay far below the hard limit of
-// 998.
+// 998. A run of spaces stays whole too, a break going only before a
+// word, so that no line is white space alone (RFC 5322 3.2.2).
 func fold(name, value string) string {
 	var b strings.Builder
 	line := len(name) + 1
-	for i, word := range strings.Split(value, " ") {
-		if line+1+len(word) > 76 && (i > 0 || len(word) > 0) {
+	for _, word := range strings.Split(value, " ") {
+		if line+1+len(word) > 76 && len(word) > 0 {
 			b.WriteString("\r\n")
 			line = 0
 		}

@@ -316,3 +316,21 @@ func TestControlCharactersAreEncoded(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, m.Attachments[0].Name, name)
 }
+
+func TestFoldMakesNoBlankLine(t *testing.T) {
+	// RFC 5322 3.2.2: folding must not leave a line of white space only,
+	// which runs of spaces at a fold would.
+	for _, subject := range []string{"x" + strings.Repeat(" ", 100), strings.Repeat("a ", 30) + strings.Repeat(" ", 90) + "b"} {
+		m := message()
+		m.Subject = subject
+		data, err := m.Bytes()
+		require.NoError(t, err)
+		head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
+		for line := range bytes.Lines(head) {
+			assert.NotEmpty(t, bytes.TrimSpace(line), "a blank header line in %q", head)
+		}
+		// net/textproto collapses the white space around a fold.
+		got := parse(t, m).Header.Get("Subject")
+		assert.Equal(t, strings.Fields(subject), strings.Fields(got))
+	}
+}
