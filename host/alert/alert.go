@@ -292,7 +292,9 @@ func (a *Alerter) compose(dropped int64) (string, string) {
 		if g.count > 1 {
 			fmt.Fprintf(&b, " (%d times, first at %s)", g.count, g.first.UTC().Format(time.RFC3339))
 		}
-		fmt.Fprintf(&b, "\n  at %s: %s\n", g.time.UTC().Format(time.RFC3339), g.detail)
+		// A failure's detail quotes the guest's stderr, whatever bytes
+		// it wrote; a mail's body must be UTF-8 to be composed at all.
+		fmt.Fprintf(&b, "\n  at %s: %s\n", g.time.UTC().Format(time.RFC3339), strings.ToValidUTF8(g.detail, "\uFFFD"))
 	}
 	if dropped > 0 {
 		fmt.Fprintf(&b, "\n%d more alert(s) were dropped: they came faster than the queue of %d could take.\n", dropped, a.o.QueueSize)

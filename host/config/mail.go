@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	netmail "net/mail"
 	"strings"
 	"time"
@@ -76,6 +77,10 @@ func (m *Mail) check(p *problems) {
 	}
 	if strings.ContainsAny(m.Server, " \t\r\n/@") {
 		p.add("mail.server", "%q is not a host name or address", m.Server)
+	} else if _, port, err := net.SplitHostPort(m.Server); err == nil {
+		// Else it would be dialled as the name "host:port", and fail
+		// as a lookup of a host that does not exist.
+		p.add("mail.server", "%q includes a port: put %s in mail.port", m.Server, port)
 	}
 	inRange(p, "mail.port", m.Port, 0, 65535)
 	oneOf(p, "mail.tls", m.TLS, "starttls", "tls", "opportunistic", "none")

@@ -60,6 +60,8 @@ func TestMailErrorsNameKeyAndLine(t *testing.T) {
 		{"bad tls", "[mail]\n\ntls = \"ssl\"\n", "mail.tls", 3, `"ssl" is not one of starttls, tls, opportunistic, none`},
 		{"port", "[mail]\nport = 70000\n", "mail.port", 2, "out of range"},
 		{"server with a path", "[mail]\nserver = \"smtp://x\"\n", "mail.server", 2, "not a host name"},
+		{"server with a port", "[mail]\nserver = \"smtp.example.org:587\"\n", "mail.server", 2, `"smtp.example.org:587" includes a port: put 587 in mail.port`},
+		{"IPv6 server with a port", "[mail]\nserver = \"[::1]:25\"\n", "mail.server", 2, "put 25 in mail.port"},
 		{"password_env not a name", "[mail]\npassword_env = \"MY-PASS\"\n", "mail.password_env", 2, "not an environment variable name"},
 		{"password_env with a digit first", "[mail]\npassword_env = \"1PASS\"\n", "mail.password_env", 2, "not an environment variable name"},
 		{"username without password_env", "[mail]\nusername = \"u\"\n", "mail.username", 2, "needs mail.password_env"},
@@ -93,5 +95,7 @@ func TestMailEnabledAlertsAccepted(t *testing.T) {
 	cfg, err := Parse([]byte(text), "c.toml", siteDir(t))
 	require.NoError(t, err)
 	assert.True(t, cfg.Mail.Alerts.Enabled)
+	_, err = Parse([]byte("[mail]\nserver = \"::1\"\n"), "c.toml", siteDir(t))
+	assert.NoError(t, err, "an IPv6 address is no host:port")
 	assert.Equal(t, 0, cfg.Mail.Port, "0: the TLS mode's port, chosen by the client")
 }

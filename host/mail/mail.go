@@ -230,10 +230,11 @@ func noLineBreak(field, v string) error {
 	return nil
 }
 
-// encodeText encodes a header text as RFC 2047 words when it is not ASCII:
+// encodeText encodes a header text as RFC 2047 words when it is not
+// printable ASCII (a control character may not stand in a header either):
 // Q encoding when that stays readable, B encoding when it would not.
 func encodeText(s string) string {
-	if isASCII(s) {
+	if printable(s) {
 		return s
 	}
 	if qpFriendly([]byte(s)) {
@@ -251,7 +252,8 @@ func textPart(text string) (ctype, cte string, body []byte) {
 		data = append(data, '\n') // the last line ends like the others
 	}
 	switch {
-	case isASCII(text) && shortLines(data):
+	// RFC 2045 2.7: 7bit data is ASCII without NUL, in short lines.
+	case isASCII(text) && !strings.ContainsRune(text, 0) && shortLines(data):
 		return ctype, "7bit", crlf(data)
 	case qpFriendly(data):
 		var b bytes.Buffer
@@ -341,6 +343,17 @@ func qpFriendly(data []byte) bool {
 	return n*3 < len(data)
 }
 
+// printable reports whether s holds only printable ASCII and tabs, what
+// a header's text may carry as it is (RFC 5322 2.2).
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' || c >= 0x7f) && c != '\t' {
+			return false
+		}
+	}
+	return true
+}
+
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
@@ -370,12 +383,13 @@ func writeHeader(b *bytes.Buffer, name, value string) {
 // follows the colon, starting with a space or a line break. A word
 // longer than a line stays whole: every long value here is made of
 // encoded words or parameters, so lines stay far below the hard limit of
-// 998.
+// 998. A run of spaces stays whole too, a break going only before a
+// word, so that no line is white space alone (RFC 5322 3.2.2).
 func fold(name, value string) string {
 	var b strings.Builder
 	line := len(name) + 1
-	for i, word := range strings.Split(value, " ") {
-		if line+1+len(word) > 76 && (i > 0 || len(word) > 0) {
+	for _, word := range strings.Split(value, " ") {
+		if line+1+len(word) > 76 && len(word) > 0 {
 			b.WriteString("\r\n")
 			line = 0
 		}

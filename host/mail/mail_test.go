@@ -278,3 +278,59 @@ func TestWriteBase64(t *testing.T) {
 		assert.Equal(t, data, got, "n=%d", n)
 	}
 }
+
+func TestControlCharactersAreEncoded(t *testing.T) {
+	// RFC 5322 allows only printable ASCII and white space in a header's
+	// text, and RFC 2045 no NUL in 7bit data: a control character that
+	// came in text must go out encoded, and come back decoded.
+	m := message()
+	m.Subject = "bell\a and escape\x1b[1m"
+	m.Text = "a NUL\x00 here\n"
+	m.Attachments = []Attachment{{Name: "odd\x7fname.bin", Data: []byte("x")}}
+	data, err := m.Bytes()
+	require.NoError(t, err)
+	for line := range bytes.Lines(data) {
+		for _, c := range bytes.TrimRight(line, "\r\n") {
+			require.True(t, c >= ' ' && c < 0x7f || c == '\t', "control byte %q in %q", c, line)
+		}
+	}
+
+	msg := parse(t, m)
+	subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	require.NoError(t, err)
+	assert.Equal(t, m.Subject, subject)
+	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	require.NoError(t, err)
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	text, err := mr.NextRawPart() // NextPart would hide quoted-printable
+	require.NoError(t, err)
+	cte := text.Header.Get("Content-Transfer-Encoding")
+	assert.Contains(t, []string{"quoted-printable", "base64"}, cte)
+	assert.Equal(t, m.Text, strings.ReplaceAll(string(decodeBody(t, cte, text)), "\r\n", "\n"))
+	att, err := mr.NextPart()
+	require.NoError(t, err)
+	assert.Equal(t, m.Attachments[0].Name, att.FileName())
+	_, ctParams, err := mime.ParseMediaType(att.Header.Get("Content-Type"))
+	require.NoError(t, err)
+	name, err := new(mime.WordDecoder).DecodeHeader(ctParams["name"])
+	require.NoError(t, err)
+	assert.Equal(t, m.Attachments[0].Name, name)
+}
+
+func TestFoldMakesNoBlankLine(t *testing.T) {
+	// RFC 5322 3.2.2: folding must not leave a line of white space only,
+	// which runs of spaces at a fold would.
+	for _, subject := range []string{"x" + strings.Repeat(" ", 100), strings.Repeat("a ", 30) + strings.Repeat(" ", 90) + "b"} {
+		m := message()
+		m.Subject = subject
+		data, err := m.Bytes()
+		require.NoError(t, err)
+		head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
+		for line := range bytes.Lines(head) {
+			assert.NotEmpty(t, bytes.TrimSpace(line), "a blank header line in %q", head)
+		}
+		// net/textproto collapses the white space around a fold.
+		got := parse(t, m).Header.Get("Subject")
+		assert.Equal(t, strings.Fields(subject), strings.Fields(got))
+	}
+}

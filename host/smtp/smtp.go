@@ -201,14 +201,25 @@ type session struct {
 	tls  bool              // the connection is encrypted
 	ext  map[string]string // EHLO keywords (upper case) and their parameters
 	rcpt int               // recipients sent so far
+
+	// broken says that the connection is in no state for another
+	// command: a write failed, a reply could not be read, or TLS did not
+	// start cleanly.
+	broken bool
 }
 
-// run drives the session from the greeting to QUIT.
+// run drives the session from the greeting to QUIT. A session that ends
+// early still says QUIT when the connection allows: RFC 5321 4.1.1.10
+// has the client not close the channel before it, even after an error
+// reply.
 func (s *session) run() error {
 	st := stateGreeting
 	for st != stateDone {
 		var err error
 		if st, err = s.step(st); err != nil {
+			if !s.broken && s.ctx.Err() == nil {
+				s.cmd(221, "QUIT")
+			}
 			return err
 		}
 	}
@@ -268,8 +279,10 @@ func (s *session) ehlo() (state, error) {
 		return 0, err
 	}
 	if rep.Code != 250 {
-		if s.tls {
-			// A server that spoke EHLO before STARTTLS must speak it after.
+		if s.tls && s.cfg.TLS != TLSImplicit {
+			// A server that spoke EHLO before STARTTLS must speak it
+			// after; on implicit TLS this is the first EHLO, and HELO
+			// is as good a fallback as in clear.
 			return 0, &Error{Command: "EHLO " + s.cfg.Helo, Code: rep.Code, Text: rep.Text()}
 		}
 		return stateHELO, nil
@@ -307,6 +320,7 @@ func (s *session) startTLS() (state, error) {
 		// Bytes sent before the handshake could be injected by a
 		// man in the middle to be read as if they came over TLS
 		// (CVE-2011-0411).
+		s.broken = true
 		return 0, errors.New("smtp: STARTTLS: the server sent data before the TLS handshake")
 	}
 	if err := s.handshake(); err != nil {
@@ -365,6 +379,7 @@ func (s *session) data() error {
 	dw := &dataWriter{w: s.w, bol: true}
 	dw.Write(s.msg)
 	if err := dw.Close(); err != nil {
+		s.broken = true
 		return fmt.Errorf("smtp: message data: %w", err)
 	}
 	_, err := s.expect("message data", 250)
@@ -388,6 +403,7 @@ func (s *session) send(want int, name, line string, also ...int) (reply, error) 
 	s.w.WriteString(line)
 	s.w.WriteString("\r\n")
 	if err := s.w.Flush(); err != nil {
+		s.broken = true
 		return reply{}, fmt.Errorf("smtp: %s: %w", name, err)
 	}
 	return s.expect(name, want, also...)
@@ -398,6 +414,7 @@ func (s *session) expect(name string, want int, also ...int) (reply, error) {
 	s.deadline()
 	rep, err := readReply(s.r)
 	if err != nil {
+		s.broken = true
 		return reply{}, fmt.Errorf("smtp: %s: %w", name, err)
 	}
 	if rep.Code == want {
@@ -454,7 +471,10 @@ func (s *session) handshake() error {
 	}
 	tc := tls.Client(s.conn, cfg)
 	s.deadline()
-	if err := tc.Handshake(); err != nil {
+	// HandshakeContext, not Handshake: on implicit TLS this runs before
+	// Send has tied the connection's deadline to ctx.
+	if err := tc.HandshakeContext(s.ctx); err != nil {
+		s.broken = true
 		return fmt.Errorf("smtp: TLS handshake: %w", err)
 	}
 	s.setConn(tc)

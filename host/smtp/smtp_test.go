@@ -340,6 +340,12 @@ func fakeServer(t *testing.T, greeting string, replies map[string]string) (strin
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	return fakeServerOn(t, ln, greeting, replies)
+}
+
+// fakeServerOn is fakeServer on ln, which may be a TLS listener.
+func fakeServerOn(t *testing.T, ln net.Listener, greeting string, replies map[string]string) (string, func() []string) {
+	t.Helper()
 	var mu sync.Mutex
 	var heard []string
 	done := make(chan struct{})
@@ -433,6 +439,18 @@ func TestHeloFallback(t *testing.T) {
 	}
 }
 
+func TestHeloFallbackOnImplicitTLS(t *testing.T) {
+	// On implicit TLS the first EHLO is the only one: a server that does
+	// not know it gets HELO, as in clear.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	cert, pool := testCert(t)
+	ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
+	addr, heard := fakeServerOn(t, ln, "220 old.test ready\r\n", with(okReplies, "EHLO", "502 what?\r\n"))
+	require.NoError(t, send(Config{Addr: addr, TLS: TLSImplicit, TLSConfig: &tls.Config{RootCAs: pool}, Helo: "me.test"}, "a@example.com"))
+	assert.Equal(t, []string{"EHLO me.test", "HELO me.test"}, heard()[:2])
+}
+
 func TestHeloFallbackStillRequiresTLS(t *testing.T) {
 	addr, _ := fakeServer(t, "220 old.test\r\n", with(okReplies, "EHLO", "502 no\r\n"))
 	assert.ErrorContains(t, send(Config{Addr: addr, TLS: TLSStartTLS}, "a@example.com"), "does not offer STARTTLS")
@@ -444,7 +462,7 @@ func TestMultiLineReplies(t *testing.T) {
 		"RCPT TO", "550-5.1.1 mailbox\r\n550-unavailable:\r\n550 5.1.1 see https://example.com/x\r\n"))
 	err := send(Config{Addr: addr, TLS: TLSNone, Helo: "me.test"}, "a@example.com")
 	assert.EqualError(t, err, "smtp: RCPT TO:<a@example.com>: 550 5.1.1 mailbox unavailable: 5.1.1 see https://example.com/x")
-	assert.Equal(t, []string{"EHLO me.test", "MAIL FROM:<ops@example.org>", "RCPT TO:<a@example.com>"}, heard())
+	assert.Equal(t, []string{"EHLO me.test", "MAIL FROM:<ops@example.org>", "RCPT TO:<a@example.com>", "QUIT"}, heard())
 }
 
 func TestUnexpectedReplies(t *testing.T) {
@@ -471,6 +489,40 @@ func TestUnexpectedReplies(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			addr, _ := fakeServer(t, tt.greeting, tt.replies)
 			assert.ErrorContains(t, send(Config{Addr: addr, TLS: TLSOpportunistic, Helo: "me.test"}, "a@example.com"), tt.want)
+		})
+	}
+}
+
+func TestQuitAfterARefusal(t *testing.T) {
+	// RFC 5321 4.1.1.10: the client does not close the channel before
+	// QUIT, even after an error reply, or its own refusal to go on; only
+	// a reply it cannot read leaves nothing to say.
+	tests := []struct {
+		name     string
+		greeting string
+		replies  map[string]string
+		cfg      Config
+		last     string
+	}{
+		{"greeting refused", "554 go away\r\n", okReplies, Config{}, "QUIT"},
+		{"MAIL refused", "220 x\r\n", with(okReplies, "EHLO", "250 x\r\n", "MAIL FROM", "451 later\r\n"), Config{}, "QUIT"},
+		{"message refused", "220 x\r\n", with(okReplies, "EHLO", "250 x\r\n", ".", "552 no\r\n"), Config{}, "QUIT"},
+		{"no STARTTLS", "220 x\r\n", with(okReplies, "EHLO", "250 x\r\n"), Config{TLS: TLSStartTLS}, "QUIT"},
+		{"no AUTH", "220 x\r\n", with(okReplies, "EHLO", "250 x\r\n"), Config{Username: "u", AllowInsecureAuth: true}, "QUIT"},
+		{"malformed reply", "220 x\r\n", with(okReplies, "EHLO", "25O oops\r\n"), Config{}, "EHLO me.test"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, heard := fakeServer(t, tt.greeting, tt.replies)
+			cfg := tt.cfg
+			cfg.Addr, cfg.Helo = addr, "me.test"
+			if cfg.TLS == "" {
+				cfg.TLS = TLSNone
+			}
+			require.Error(t, send(cfg, "a@example.com"))
+			h := heard()
+			require.NotEmpty(t, h)
+			assert.Equal(t, tt.last, h[len(h)-1], "%q", h)
 		})
 	}
 }
@@ -508,4 +560,32 @@ func TestTimeoutAndCancel(t *testing.T) {
 	time.AfterFunc(50*time.Millisecond, cancel)
 	err = Send(ctx, Config{Addr: ln.Addr().String(), Timeout: time.Minute}, "a@b", []string{"c@d"}, nil)
 	assert.ErrorIs(t, err, context.Canceled)
+}
+
+func TestCancelDuringImplicitTLSHandshake(t *testing.T) {
+	// A server that takes the ClientHello and never answers it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	result := make(chan error, 1)
+	go func() {
+		result <- Send(ctx, Config{Addr: ln.Addr().String(), TLS: TLSImplicit, Timeout: time.Hour}, "a@b", []string{"c@d"}, nil)
+	}()
+	conn, err := ln.Accept()
+	require.NoError(t, err)
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = conn.Read(make([]byte, 1))
+	require.NoError(t, err, "the ClientHello: the client now waits in the handshake")
+
+	cancel()
+	select {
+	case err := <-result:
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorContains(t, err, "smtp: TLS handshake")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Send still waits in the TLS handshake after its context was cancelled")
+	}
 }

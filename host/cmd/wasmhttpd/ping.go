@@ -8,8 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -78,7 +80,7 @@ error or a host that cannot be resolved or reached.
 	if err != nil {
 		return usage(err)
 	}
-	raddr, err := net.ResolveUDPAddr("udp", target)
+	raddr, err := resolvePingTarget(ctx, target)
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmhttpd ping: cannot resolve %s: %v\n", target, resolveReason(err))
 		return exitPingError
@@ -120,6 +122,30 @@ func pingTarget(arg string) (string, error) {
 		return "", fmt.Errorf("port %q is not a number from 1 to 65535", port)
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// resolvePingTarget resolves target, a pingTarget, as net.ResolveUDPAddr
+// does (an IPv4 address first) but under ctx, so that INT interrupts a
+// name server that does not answer: runPing has taken INT over, and it
+// would otherwise be ignored until the resolver gives up.
+func resolvePingTarget(ctx context.Context, target string) (*net.UDPAddr, error) {
+	host, port, _ := net.SplitHostPort(target)
+	n, _ := strconv.ParseUint(port, 10, 16)
+	ip, err := netip.ParseAddr(host) // keeps an IPv6 zone, which a lookup drops
+	if err != nil {
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return nil, err
+		}
+		for i := range ips {
+			ips[i] = ips[i].Unmap() // the hosts file gives IPv4 in IPv6 form
+		}
+		ip = ips[0]
+		if i := slices.IndexFunc(ips, netip.Addr.Is4); i >= 0 {
+			ip = ips[i]
+		}
+	}
+	return net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(n))), nil
 }
 
 // resolveReason drops from a resolver error the host name and the name

@@ -197,3 +197,64 @@ func TestResolveReason(t *testing.T) {
 	other := errors.New("other")
 	assert.Equal(t, other, resolveReason(other))
 }
+
+func TestPingCommandInterruptedWhileResolving(t *testing.T) {
+	// A name server that takes the query and never answers: INT must end
+	// the run at once, not after the resolver's own timeouts.
+	dns, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer dns.Close()
+	saved := net.DefaultResolver
+	// DialUDP, unlike a Dialer, reads no net.DefaultResolver: the
+	// resolver's queries may outlive the test, which restores it.
+	net.DefaultResolver = &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+		return net.DialUDP("udp", nil, dns.LocalAddr().(*net.UDPAddr))
+	}}
+	defer func() { net.DefaultResolver = saved }()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	type result struct {
+		code   int
+		stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, _, errOut := pingOutput(ctx, "-c", "1", "ping-target.example")
+		done <- result{code, errOut}
+	}()
+	queried := make(chan error, 1)
+	go func() {
+		dns.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, _, err := dns.ReadFrom(make([]byte, 512))
+		queried <- err
+	}()
+	select {
+	case err := <-queried:
+		require.NoError(t, err, "no query reached the name server")
+	case r := <-done:
+		t.Skipf("the resolver answered without asking DNS (nsswitch.conf?): %d %s", r.code, r.stderr)
+	}
+	cancel()
+	select {
+	case r := <-done:
+		assert.Equal(t, 2, r.code)
+		assert.Contains(t, r.stderr, "wasmhttpd ping: cannot resolve ping-target.example:12000: ")
+	case <-time.After(3 * time.Second):
+		t.Fatal("an interrupted run still waits for the name server")
+	}
+}
+
+func TestResolvePingTarget(t *testing.T) {
+	for target, want := range map[string]string{
+		"127.0.0.1:9":        "127.0.0.1:9",
+		"[::1]:12000":        "[::1]:12000",
+		"[fe80::1%lo]:12":    "[fe80::1%lo]:12",
+		"localhost:7":        "127.0.0.1:7", // IPv4 first, as the responder's default listens
+		"[::ffff:1.2.3.4]:1": "1.2.3.4:1",
+	} {
+		addr, err := resolvePingTarget(t.Context(), target)
+		require.NoError(t, err, target)
+		assert.Equal(t, want, addr.String(), target)
+	}
+}
