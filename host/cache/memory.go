@@ -43,13 +43,21 @@ func (s *Store) Body(e *Entry) (b []byte, f *os.File, err error) {
 	return b, nil, nil
 }
 
-// remember keeps b as e's body in memory if e is still in the index: the
-// budget counts only bodies that removing their entry gives back.
+// remember keeps b as e's body in memory if e is still in the index and
+// the budget still holds it: the budget counts only bodies that removing
+// their entry gives back. Body's check of the budget, without the lock,
+// only spares a read; concurrent first hits on different bodies can all
+// pass it, so the check that counts is this one, under s.mu, which every
+// change of s.memory holds.
 func (s *Store) remember(e *Entry, b []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	size := int64(len(b))
+	if s.memory.Load()+size > s.opts.MaxMemory {
+		return
+	}
 	if n := e.node; n.entry == e && n.memory.CompareAndSwap(nil, &memoryBody{e.bodyGen, b}) {
-		s.memory.Add(int64(len(b)))
+		s.memory.Add(size)
 	}
 }
 

@@ -88,3 +88,24 @@ func TestBodyMemoryGivenBack(t *testing.T) {
 	put(t, s, "c", header(), "cccc") // evicts one of a and b
 	assert.Equal(t, int64(4), s.Stats().Memory)
 }
+
+// TestBodyMemoryBudgetUnderConcurrentFirstHits: first hits on different
+// small bodies that all passed Body's check before any was kept still keep
+// no more than MaxMemory. The hits are interleaved by hand (the read from
+// disk done, the keeping not yet) to make the race certain.
+func TestBodyMemoryBudgetUnderConcurrentFirstHits(t *testing.T) {
+	s, _ := open(t, t.TempDir(), Options{MaxMemory: 100})
+	first := put(t, s, "first", header(), strings.Repeat("1", 60))
+	second := put(t, s, "second", header(), strings.Repeat("2", 60))
+	// Both hits have read their bodies with the budget empty.
+	require.LessOrEqual(t, s.Stats().Memory+first.Size, int64(100))
+	require.LessOrEqual(t, s.Stats().Memory+second.Size, int64(100))
+	s.remember(first, []byte(body(t, first)))
+	s.remember(second, []byte(body(t, second)))
+	assert.Equal(t, int64(60), s.Stats().Memory, "the second body is past the budget")
+	_, fromMemory := read(t, s, second)
+	assert.False(t, fromMemory)
+	got, fromMemory := read(t, s, first)
+	assert.True(t, fromMemory)
+	assert.Equal(t, strings.Repeat("1", 60), got)
+}

@@ -17,10 +17,11 @@ import (
 
 // TestConcurrentUse runs every operation at once on a small store, so
 // that evictions, replacements, updates and invalidations race, then
-// checks that the index, the counters and the directory agree.
+// checks that the index, the counters, the bodies kept in memory and the
+// directory agree.
 func TestConcurrentUse(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := open(t, dir, Options{MaxEntries: 20, MaxSize: 40 << 10, MaxObjectSize: 8 << 10})
+	s, _ := open(t, dir, Options{MaxEntries: 20, MaxSize: 40 << 10, MaxObjectSize: 8 << 10, MaxMemory: 8 << 10})
 	keys := keyed(30)
 	encodings := []string{"gzip", "br", ""}
 	var wg sync.WaitGroup
@@ -35,7 +36,7 @@ func TestConcurrentUse(t *testing.T) {
 					e, fill, err := s.LookupOrFill(context.Background(), key, req)
 					switch {
 					case e != nil:
-						checkHit(t, e)
+						checkHit(t, s, e)
 						if op == 0 {
 							s.UpdateHeaders(e, header("X-Updated", "1"), e.Times, e.Freshness)
 						}
@@ -46,7 +47,7 @@ func TestConcurrentUse(t *testing.T) {
 					}
 				case op < 8:
 					if e := s.Lookup(key, req); e != nil {
-						checkHit(t, e)
+						checkHit(t, s, e)
 					}
 				case op < 9:
 					s.Invalidate(key)
@@ -93,18 +94,21 @@ func fillWith(t *testing.T, fill *Fill, key string, n int) {
 	}
 }
 
-// checkHit reads a hit, which may have been evicted meanwhile.
-func checkHit(t *testing.T, e *Entry) {
-	f, err := e.OpenBody()
+// checkHit reads a hit through Body, from memory or from its file; it may
+// have been evicted meanwhile.
+func checkHit(t *testing.T, s *Store, e *Entry) {
+	b, f, err := s.Body(e)
 	if err == ErrGone {
 		return
 	}
 	if !assert.NoError(t, err) {
 		return
 	}
-	defer f.Close()
-	b, err := io.ReadAll(&io.LimitedReader{R: f, N: e.Size})
-	assert.NoError(t, err)
+	if f != nil {
+		defer f.Close()
+		b, err = io.ReadAll(&io.LimitedReader{R: f, N: e.Size})
+		assert.NoError(t, err)
+	}
 	assert.Equal(t, bodyFor(e.Key, int(e.Size)), string(b))
 	assert.Equal(t, strconv.FormatInt(e.Size, 10), string(e.Header.Get("X-Len")))
 }
@@ -116,11 +120,15 @@ func assertConsistent(t *testing.T, s *Store) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var want []string
-	count, bytes := 0, int64(0)
+	count, bytes, memory := 0, int64(0), int64(0)
 	for n := s.tail; n != nil; n = n.next {
 		e := n.entry
 		require.NotNil(t, e)
 		assert.Same(t, n, e.node)
+		if m := n.memory.Load(); m != nil {
+			assert.Equal(t, e.bodyGen, m.bodyGen, "the body in memory is the entry's")
+			memory += int64(len(m.b))
+		}
 		assert.Contains(t, s.keys[e.Key], n)
 		count++
 		bytes += e.diskSize()
@@ -137,6 +145,8 @@ func assertConsistent(t *testing.T, s *Store) {
 	assert.Equal(t, bytes, s.bytes)
 	assert.LessOrEqual(t, count, s.opts.MaxEntries)
 	assert.LessOrEqual(t, bytes, s.opts.MaxSize)
+	assert.Equal(t, memory, s.memory.Load(), "the memory budget counts the bodies in the index")
+	assert.LessOrEqual(t, memory, s.opts.MaxMemory)
 	got := diskFiles(t, filepath.Dir(s.root))
 	slices.Sort(got)
 	slices.Sort(want)

@@ -1,6 +1,11 @@
 package policy
 
 import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -101,4 +106,46 @@ func TestClosedPolicyFailsClosed(t *testing.T) {
 	p.Close()
 	assert.Equal(t, 500, do(t, c, get("fine")).StatusCode)
 	assert.Zero(t, p.Stats().Instances)
+}
+
+// TestInitOverrunNotPooled: a start function that runs past the init
+// deadline in one long instruction (memory.fill has no loop header for
+// the interruption flag to be read at) returns normally with the flag
+// set; the instance must not be pooled, or its first request would trap.
+func TestInitOverrunNotPooled(t *testing.T) {
+	// A few hundred milliseconds of filling at least, against a 20 ms
+	// deadline.
+	fill := []byte{0x41, 0, 0x41, 0, 0x41, 0x80, 0x80, 0x80, 0x08, 0xfc, 0x0b, 0} // memory.fill(0, 0, 16 MiB)
+	initBody := append(append([]byte{0}, bytes.Repeat(fill, 128)...), 0x0b)
+	reqBody := []byte{0, 0x42, 1, 0x0b} // i64.const 1
+	section := func(id byte, items int, payload ...byte) []byte {
+		p := append([]byte{byte(items)}, payload...)
+		return append(append([]byte{id}, binary.AppendUvarint(nil, uint64(len(p)))...), p...)
+	}
+	name := func(s string) []byte { return append([]byte{byte(len(s))}, s...) }
+	var exports []byte
+	exports = append(append(exports, name("memory")...), 2, 0)
+	exports = append(append(exports, name("_initialize")...), 0, 0)
+	exports = append(append(exports, name("handle_request")...), 0, 1)
+	var code []byte
+	code = append(append(code, binary.AppendUvarint(nil, uint64(len(initBody)))...), initBody...)
+	code = append(append(code, binary.AppendUvarint(nil, uint64(len(reqBody)))...), reqBody...)
+	var wasm []byte
+	for _, s := range [][]byte{
+		[]byte("\x00asm\x01\x00\x00\x00"),
+		section(1, 2, 0x60, 0, 0, 0x60, 0, 1, 0x7e), // () -> (), () -> i64
+		section(3, 2, 0, 1),
+		section(5, 1, 0, 0x80, 2), // 256 pages
+		section(7, 3, exports...),
+		section(10, 2, code...),
+	} {
+		wasm = append(wasm, s...)
+	}
+	path := filepath.Join(t.TempDir(), "slowinit.wasm")
+	require.NoError(t, os.WriteFile(path, wasm, 0o644))
+
+	_, err := engine.Load(context.Background(), Options{Name: "slowinit", Path: path, PoolSize: 1, Prewarm: 1,
+		InitTimeout: 20 * time.Millisecond})
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "_initialize failed: timeout after 20ms")
 }

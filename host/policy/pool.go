@@ -173,6 +173,12 @@ func (g *generation) newInstance(ctx context.Context) (*instance, error) {
 		case f != nil:
 			in.close()
 			return nil, fmt.Errorf("%s failed: %s", start, f.cause)
+		case in.spent:
+			// It returned as its deadline passed, with no check of the
+			// flag left to trap at: the flag may be set, which would
+			// fail this instance's first call.
+			in.close()
+			return nil, fmt.Errorf("%s failed: timeout after %v", start, g.p.initTimeout)
 		}
 	}
 	in.handleReq = mod.ExportedFunction("handle_request")

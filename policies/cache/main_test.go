@@ -105,6 +105,8 @@ func TestStore(t *testing.T) {
 		{"expires", "GET", nil, 200, []string{"Date: " + date(t0), "Expires: " + date(t0.Add(90*time.Second))}, true, [3]int64{90, 0, 0}, ""},
 		{"heuristic: 10% of the Last-Modified age", "GET", nil, 200, []string{"Date: " + date(t0), "Last-Modified: " + date(t0.Add(-1000*time.Second))}, true, [3]int64{100, 0, 0}, ""},
 		{"heuristic capped", "GET", nil, 200, []string{"Date: " + date(t0), "Last-Modified: " + date(t0.Add(-100*24*time.Hour))}, true, [3]int64{86400, 0, 0}, ""},
+		{"max-age past ten years is recorded as ten years", "GET", nil, 200, []string{"Cache-Control: max-age=99999999999, stale-if-error=4000000000"}, true, [3]int64{maxRecorded, 0, maxRecorded}, ""},
+		{"expires in 9999 is recorded as ten years", "GET", nil, 200, []string{"Date: " + date(t0), "Expires: Fri, 31 Dec 9999 23:59:59 GMT"}, true, [3]int64{maxRecorded, 0, 0}, ""},
 		{"stale windows", "GET", nil, 200, []string{"Cache-Control: max-age=10, stale-while-revalidate=30, stale-if-error=600"}, true, [3]int64{10, 30, 600}, ""},
 		{"must-revalidate drops the stale windows", "GET", nil, 200, []string{"Cache-Control: max-age=10, must-revalidate, stale-if-error=600"}, true, [3]int64{10, 0, 0}, ""},
 		{"no-store", "GET", nil, 200, []string{"Cache-Control: no-store, max-age=60"}, false, [3]int64{}, "no-store"},
