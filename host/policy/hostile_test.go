@@ -108,11 +108,12 @@ func TestClosedPolicyFailsClosed(t *testing.T) {
 	assert.Zero(t, p.Stats().Instances)
 }
 
-// TestInitOverrunNotPooled: a start function that runs past the init
+// TestInitOverrunThatReturns: a start function that runs past the init
 // deadline in one long instruction (memory.fill has no loop header for
 // the interruption flag to be read at) returns normally with the flag
-// set; the instance must not be pooled, or its first request would trap.
-func TestInitOverrunNotPooled(t *testing.T) {
+// set. Its result stands, and the flag is cleared: the instance's first
+// request must not trap as a timeout.
+func TestInitOverrunThatReturns(t *testing.T) {
 	// A few hundred milliseconds of filling at least, against a 20 ms
 	// deadline.
 	fill := []byte{0x41, 0, 0x41, 0, 0x41, 0x80, 0x80, 0x80, 0x08, 0xfc, 0x0b, 0} // memory.fill(0, 0, 16 MiB)
@@ -144,8 +145,32 @@ func TestInitOverrunNotPooled(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "slowinit.wasm")
 	require.NoError(t, os.WriteFile(path, wasm, 0o644))
 
-	_, err := engine.Load(context.Background(), Options{Name: "slowinit", Path: path, PoolSize: 1, Prewarm: 1,
+	p, err := engine.Load(context.Background(), Options{Name: "slowinit", Path: path, PoolSize: 1, Prewarm: 1,
 		InitTimeout: 20 * time.Millisecond})
-	require.Error(t, err)
-	assert.ErrorContains(t, err, "_initialize failed: timeout after 20ms")
+	require.NoError(t, err)
+	t.Cleanup(p.Close)
+	assert.Equal(t, 200, do(t, NewChain([]*Policy{p}, echo), get("fine")).StatusCode)
+	assert.Zero(t, p.Stats().Timeouts)
+}
+
+// TestLateTimerSparesTheNextCall: a deadline timer that fires after its
+// call ended, once the instance serves the next call, sets no flag; a
+// cancelled load's stop does.
+func TestLateTimerSparesTheNextCall(t *testing.T) {
+	p := load(t, "v1", func(o *Options) { o.Name = "late-timer" })
+	g := p.acquire()
+	defer g.release()
+	in, err := g.get()
+	require.NoError(t, err)
+	defer g.discard(in)
+
+	in.setCalling(true, time.Now().Add(time.Hour))
+	in.stopCall(false) // the previous call's timer, late
+	assert.False(t, in.setCalling(false, time.Time{}))
+	assert.Zero(t, in.interrupt.Get())
+
+	in.setCalling(true, time.Now().Add(time.Hour))
+	in.stopCall(true)
+	assert.True(t, in.setCalling(false, time.Time{}))
+	assert.Equal(t, uint64(1), in.interrupt.Get())
 }

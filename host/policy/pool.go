@@ -21,16 +21,20 @@ import (
 // request holds it from handle_request through handle_response, and the
 // pool hands it to one request at a time.
 type instance struct {
-	gen          *generation
-	mod          api.Module
-	handleReq    api.Function
-	handleResp   api.Function             // nil when the guest does not export it
-	cacheFns     [phaseCount]api.Function // the cache hooks by phase, when the policy decides caching
-	ctx          context.Context          // carries the instance to the host functions
-	interrupt    api.MutableGlobal        // set, the guest traps at its next loop (package interrupt)
-	timer        *time.Timer              // sets interrupt when a call overruns its deadline
-	deadline     time.Time                // of the call in progress, which bounds the guest's sleeps
-	spent        bool                     // the timer fired: the flag may be set, so never reuse
+	gen        *generation
+	mod        api.Module
+	handleReq  api.Function
+	handleResp api.Function             // nil when the guest does not export it
+	cacheFns   [phaseCount]api.Function // the cache hooks by phase, when the policy decides caching
+	ctx        context.Context          // carries the instance to the host functions
+	interrupt  api.MutableGlobal        // set, the guest traps at its next loop (package interrupt)
+	timer      *time.Timer              // sets interrupt when a call overruns its deadline
+	deadline   time.Time                // of the call in progress (written under stopMu); bounds the guest's sleeps
+	// stopMu orders the timer's setting of the flag with the end of the
+	// call it was meant for: the flag is set only while calling.
+	stopMu       sync.Mutex
+	calling      bool // guarded by stopMu
+	interrupted  bool // guarded by stopMu: the flag was set during this call
 	initFeatures Features
 	st           reqState
 	stack        [3]uint64 // reused by CallWithStack: no allocation per call
@@ -148,7 +152,7 @@ func (g *generation) newInstance(ctx context.Context) (*instance, error) {
 	}
 	in.mod = mod
 	in.interrupt = mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
-	in.timer = time.AfterFunc(time.Hour, func() { in.interrupt.Set(1) })
+	in.timer = time.AfterFunc(time.Hour, func() { in.stopCall(false) })
 	in.timer.Stop()
 	e.open.Add(1)
 	g.p.open.Add(1)
@@ -158,27 +162,19 @@ func (g *generation) newInstance(ctx context.Context) (*instance, error) {
 		start, fn = "_start", mod.ExportedFunction("_start")
 	}
 	if fn != nil {
-		stop := context.AfterFunc(ctx, func() { in.interrupt.Set(1) })
+		stop := context.AfterFunc(ctx, func() { in.stopCall(true) })
 		f := in.callWithin(fn, 0, g.p.initTimeout)
-		if !stop() && f == nil {
-			// ctx ended as the start function did: the flag may be set,
-			// which would fail this instance's first call.
+		stop()
+		switch {
+		case ctx.Err() != nil:
 			in.close()
 			return nil, fmt.Errorf("%s: %w", start, context.Cause(ctx))
-		}
-		switch {
 		case f != nil && f.exited && start == "_start":
 			in.close()
 			return nil, fmt.Errorf("%s exited: a policy must be a reactor (build with -buildmode=c-shared)", start)
 		case f != nil:
 			in.close()
 			return nil, fmt.Errorf("%s failed: %s", start, f.cause)
-		case in.spent:
-			// It returned as its deadline passed, with no check of the
-			// flag left to trap at: the flag may be set, which would
-			// fail this instance's first call.
-			in.close()
-			return nil, fmt.Errorf("%s failed: timeout after %v", start, g.p.initTimeout)
 		}
 	}
 	in.handleReq = mod.ExportedFunction("handle_request")
@@ -189,6 +185,28 @@ func (g *generation) newInstance(ctx context.Context) (*instance, error) {
 		in.cacheFns[phaseCacheStore] = mod.ExportedFunction(exportCacheStore)
 	}
 	return in, nil
+}
+
+// stopCall sets the interruption flag if a call is running and, unless
+// forced (a load's cancellation), past its deadline: the timer of an
+// earlier call may fire late, during the next one.
+func (in *instance) stopCall(force bool) {
+	in.stopMu.Lock()
+	defer in.stopMu.Unlock()
+	if in.calling && (force || !time.Now().Before(in.deadline)) {
+		in.interrupt.Set(1)
+		in.interrupted = true
+	}
+}
+
+// setCalling marks the start of a call with its deadline, or its end, and
+// at the end reports whether stopCall set the flag during it.
+func (in *instance) setCalling(calling bool, deadline time.Time) (interrupted bool) {
+	in.stopMu.Lock()
+	defer in.stopMu.Unlock()
+	interrupted, in.interrupted = in.interrupted, false
+	in.calling, in.deadline = calling, deadline
+	return interrupted
 }
 
 // sleep is the guest's clock sleep (WASI poll_oneoff), cut short at the
@@ -240,13 +258,8 @@ func (g *generation) get() (*instance, error) {
 	return in, nil
 }
 
-// put returns a healthy instance to the pool, or discards it when its
-// last call ended as its deadline passed.
+// put returns a healthy instance to the pool.
 func (g *generation) put(in *instance) {
-	if in.spent {
-		g.discard(in)
-		return
-	}
 	in.st.end()
 	g.idle <- in // never blocks: idle has room for every slot
 	<-g.slots
@@ -285,20 +298,23 @@ func (in *instance) call(fn api.Function, nparams int) *callFailure {
 
 // callWithin runs a guest export under a deadline. A guest still running
 // at the deadline has its interruption flag set by the timer and traps at
-// its next function entry or loop header; the instance is then spent and
-// never reused.
+// its next function entry or loop header; the instance is then discarded
+// by the caller, as after every failure.
 func (in *instance) callWithin(fn api.Function, nparams int, timeout time.Duration) *callFailure {
 	in.fault = ""
 	in.stderr.reset() // the diagnosis must come from this call
-	in.deadline = time.Now().Add(timeout)
+	in.setCalling(true, time.Now().Add(timeout))
 	in.timer.Reset(timeout)
 	err := fn.CallWithStack(in.ctx, in.stack[:max(nparams, 1)])
-	if !in.timer.Stop() {
-		// Fired, or firing: the flag is set or about to be, and even a
-		// call that returned in time would trap its successor.
-		in.spent = true
-	}
+	in.timer.Stop()
+	interrupted := in.setCalling(false, time.Time{})
 	if err == nil {
+		if interrupted {
+			// It returned after the flag's last check but before it
+			// could trap: its result stands, and the flag must not fail
+			// the instance's next call.
+			in.interrupt.Set(0)
+		}
 		return nil
 	}
 	f := &callFailure{}
@@ -306,7 +322,7 @@ func (in *instance) callWithin(fn api.Function, nparams int, timeout time.Durati
 	switch {
 	case in.fault != "":
 		f.cause = "host refused: " + in.fault
-	case in.spent:
+	case interrupted:
 		f.cause, f.timeout = fmt.Sprintf("timeout after %v", timeout), true
 	case errors.As(err, &exit):
 		f.cause, f.exited = fmt.Sprintf("guest exited with code %d", exit.ExitCode()), true
