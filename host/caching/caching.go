@@ -187,6 +187,7 @@ func (c *Cache) serve(ex *exchange, out *proxy.Outbound) {
 	}
 
 	store := d.Access&policy.CacheStore != 0
+	busy := false
 	var e *cache.Entry
 	var fill *cache.Fill
 	switch {
@@ -199,7 +200,7 @@ func (c *Cache) serve(ex *exchange, out *proxy.Outbound) {
 		if err != nil {
 			// Another request's fill failed or is slow: fetch alone,
 			// and leave the storing to that one.
-			store = false
+			store, busy = false, true
 		}
 	default:
 		e = c.store.Lookup(key, &req.Header)
@@ -220,7 +221,7 @@ func (c *Cache) serve(ex *exchange, out *proxy.Outbound) {
 		return
 	}
 	c.stats.misses.Add(1)
-	sink := storeSink{fill: fill, key: key, allowed: store}
+	sink := storeSink{fill: fill, key: key, allowed: store, busy: busy}
 	c.fetch(ex, out, sink, stale)
 }
 

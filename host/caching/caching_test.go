@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"wasmhttpd/host/cache"
 	"wasmhttpd/host/http1"
 )
 
@@ -132,6 +134,33 @@ func TestConcurrentMissesCollapse(t *testing.T) {
 		assert.Len(t, b, 10000)
 	}
 	assert.Equal(t, int64(1), o.hits.Load(), "50 concurrent misses, one origin request")
+}
+
+// TestAWaiterThatGivesUpClaimsNoStore: a miss that stops waiting for a
+// slow filler fetches alone and may not store; the decider is not asked,
+// so no Cache-Status says "stored" for it.
+func TestAWaiterThatGivesUpClaimsNoStore(t *testing.T) {
+	f := newFixtureWith(t, nil, cache.Options{FillWait: 50 * time.Millisecond})
+	release := make(chan struct{})
+	var first atomic.Bool
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if first.CompareAndSwap(false, true) {
+			<-release
+		}
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprint(w, "body")
+	})
+	filler := make(chan string)
+	go func() {
+		resp, _ := f.do(t, "GET", o.URL+"/slow")
+		filler <- resp.Header.Get("Cache-Status")
+	}()
+	require.Eventually(t, func() bool { return o.hits.Load() == 1 }, 5*time.Second, time.Millisecond)
+	resp, body := f.do(t, "GET", o.URL+"/slow")
+	assert.Equal(t, "body", body)
+	assert.Empty(t, resp.Header.Get("Cache-Status"), "fetched alone, not stored")
+	close(release)
+	assert.Equal(t, "test; fwd=miss; stored", <-filler)
 }
 
 func TestPurgeAndInvalidation(t *testing.T) {

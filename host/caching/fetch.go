@@ -12,11 +12,14 @@ import (
 
 // storeSink is where a fetched response may be stored: through the fill
 // of a collapsed miss when there is one, else under key directly, and
-// only when allowed.
+// only when allowed. busy says that the store cannot take it whatever
+// the decider says (another request is filling the key): the decider is
+// then not asked, lest its Cache-Status claim a store that cannot be.
 type storeSink struct {
 	fill    *cache.Fill
 	key     string
 	allowed bool
+	busy    bool
 }
 
 // fetch forwards a miss and relays the answer, storing it when the
@@ -63,7 +66,7 @@ func (c *Cache) relay(ex *exchange, out *proxy.Outbound, resp *proxy.Response, s
 	// A 304 here answers the client's own conditional request: it is
 	// relayed, never stored (a stored 304 would answer plain GETs with no
 	// body). Revalidations take their 304s elsewhere (applyNotModified).
-	if resp.Status != 304 {
+	if resp.Status != 304 && !sink.busy {
 		var ok bool
 		if writer, ok = c.begin(ex, resp, sink, t); !ok {
 			return

@@ -135,9 +135,14 @@ func newFixture(t *testing.T) *fixture { return newFixtureBehind(t, nil) }
 // newFixtureBehind is newFixture with before run ahead of the cache on
 // every request, as a policy chain is.
 func newFixtureBehind(t *testing.T, before func(*http1.Exchange)) *fixture {
+	return newFixtureWith(t, before, cache.Options{})
+}
+
+// newFixtureWith is newFixtureBehind over a store with opts' FillWait.
+func newFixtureWith(t *testing.T, before func(*http1.Exchange), opts cache.Options) *fixture {
 	t.Helper()
 	store, err := cache.Open(t.TempDir(), cache.Options{MaxSize: 64 << 20, MaxEntries: 1000, MaxObjectSize: 8 << 20,
-		Logger: slog.New(slog.DiscardHandler)})
+		FillWait: opts.FillWait, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	px := proxy.New(proxy.Config{Name: "cachetest", Logger: slog.New(slog.DiscardHandler)})
 	f := &fixture{store: store, rules: &rules{}}
