@@ -115,6 +115,30 @@ func instantiate(t *testing.T, rt wazero.Runtime, wasm []byte) api.Module {
 	return mod
 }
 
+// callInBackground calls mod's export fn with params and returns where
+// its error will arrive.
+func callInBackground(mod api.Module, fn string, params ...uint64) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := mod.ExportedFunction(fn).Call(context.Background(), params...)
+		done <- err
+	}()
+	return done
+}
+
+// requireTrapped waits for a call stopped by the flag: an unreachable
+// trap, soon.
+func requireTrapped(t *testing.T, done <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "unreachable")
+	case <-time.After(10 * time.Second):
+		t.Fatal(what)
+	}
+}
+
 // TestInstrumentStopsASpinningLoop: setting the flag from another
 // goroutine stops a guest spinning in a loop, with a trap.
 func TestInstrumentStopsASpinningLoop(t *testing.T) {
@@ -125,11 +149,7 @@ func TestInstrumentStopsASpinningLoop(t *testing.T) {
 	require.True(t, ok, "the flag is an exported mutable global")
 	assert.Zero(t, flag.Get())
 
-	done := make(chan error, 1)
-	go func() {
-		_, err := mod.ExportedFunction("spin").Call(context.Background())
-		done <- err
-	}()
+	done := callInBackground(mod, "spin")
 	select {
 	case err := <-done:
 		t.Fatalf("spin returned before the flag was set: %v", err)
@@ -149,13 +169,7 @@ func TestInstrumentStopsASpinningLoop(t *testing.T) {
 		t.Fatal("a garbage collection waited for the spinning guest")
 	}
 	flag.Set(1)
-	select {
-	case err := <-done:
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "unreachable")
-	case <-time.After(10 * time.Second):
-		t.Fatal("the flag did not stop the loop")
-	}
+	requireTrapped(t, done, "the flag did not stop the loop")
 }
 
 // hidden hides a loop behind a block of type (ref null 12), whose heap
@@ -190,18 +204,7 @@ func TestInstrumentReadsReferenceBlockTypes(t *testing.T) {
 	mod := instantiate(t, newRuntime(t), out)
 	flag := mod.ExportedGlobal(Export).(api.MutableGlobal)
 	flag.Set(1)
-	done := make(chan error, 1)
-	go func() {
-		_, err := mod.ExportedFunction("spin").Call(context.Background())
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "unreachable")
-	case <-time.After(10 * time.Second):
-		t.Fatal("the loop was not instrumented")
-	}
+	requireTrapped(t, callInBackground(mod, "spin"), "the loop was not instrumented")
 }
 
 // TestCountImportsReadsReferenceTypes: an imported global or table of a
@@ -251,20 +254,10 @@ func TestInstrumentStopsRecursion(t *testing.T) {
 	out, err := Instrument(fan)
 	require.NoError(t, err)
 	mod := instantiate(t, newRuntime(t), out)
-	done := make(chan error, 1)
-	go func() {
-		_, err := mod.ExportedFunction("fan").Call(context.Background(), 62)
-		done <- err
-	}()
+	done := callInBackground(mod, "fan", 62)
 	time.Sleep(50 * time.Millisecond)
 	mod.ExportedGlobal(Export).(api.MutableGlobal).Set(1)
-	select {
-	case err := <-done:
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "unreachable")
-	case <-time.After(10 * time.Second):
-		t.Fatal("the flag did not stop the recursion")
-	}
+	requireTrapped(t, done, "the flag did not stop the recursion")
 }
 
 // TestInstrumentRefusesTheNewGlobals: code that names a global past the
