@@ -1,11 +1,8 @@
 package admin
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -22,6 +19,7 @@ import (
 	"wasmhttpd/host/http1"
 	"wasmhttpd/host/policy"
 	"wasmhttpd/host/server"
+	"wasmhttpd/host/server/servertest"
 )
 
 // serve runs handler in a real server on a loopback port, reporting
@@ -29,21 +27,7 @@ import (
 // the test ends.
 func serve(t testing.TB, name string, handler http1.Handler, observe Observer) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := server.New(server.Config{Name: name, Handler: handler, Observe: observe, Logger: slog.New(slog.DiscardHandler)})
-	done := make(chan struct{})
-	go func() {
-		s.Serve(ln)
-		close(done)
-	}()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-		<-done
-	})
-	return "http://" + ln.Addr().String()
+	return "http://" + servertest.Start(t, server.Config{Name: name, Handler: handler, Observe: observe})
 }
 
 // fetch sends method to url with a fresh client and returns the response

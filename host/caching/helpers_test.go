@@ -1,11 +1,9 @@
 package caching
 
 import (
-	"context"
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -22,6 +20,7 @@ import (
 	"wasmhttpd/host/policy"
 	"wasmhttpd/host/proxy"
 	"wasmhttpd/host/server"
+	"wasmhttpd/host/server/servertest"
 )
 
 // rules is a Decider written in Go with just enough of RFC 9111 for the
@@ -147,34 +146,23 @@ func newFixtureWith(t *testing.T, before func(*http1.Exchange), opts cache.Optio
 	px := proxy.New(proxy.Config{Name: "cachetest", Logger: slog.New(slog.DiscardHandler)})
 	f := &fixture{store: store, rules: &rules{}}
 	f.cache = New(Config{Store: store, Proxy: px, Decider: f.rules, Logger: slog.New(slog.DiscardHandler)})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	// Registered first, so run last: after the server has shut down.
+	t.Cleanup(func() {
+		f.cache.Close()
+		px.Close()
+		store.Close()
+	})
 	handler := http1.HandlerFunc(func(ex *http1.Exchange) {
 		if before != nil {
 			before(ex)
 		}
 		f.cache.ServeForward(ex)
 	})
-	srv := server.New(server.Config{Name: "proxy", Handler: handler, Logger: slog.New(slog.DiscardHandler)})
-	done := make(chan struct{})
-	go func() {
-		srv.Serve(ln)
-		close(done)
-	}()
-	f.addr = ln.Addr().String()
+	f.addr = servertest.Start(t, server.Config{Name: "proxy", Handler: handler})
 	proxyURL, _ := url.Parse("http://" + f.addr)
 	transport := &http.Transport{Proxy: http.ProxyURL(proxyURL)}
 	f.client = &http.Client{Transport: transport}
-	t.Cleanup(func() {
-		transport.CloseIdleConnections()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-		f.cache.Close()
-		px.Close()
-		store.Close()
-	})
+	t.Cleanup(transport.CloseIdleConnections)
 	return f
 }
 

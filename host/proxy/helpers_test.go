@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +19,7 @@ import (
 
 	"wasmhttpd/host/http1"
 	"wasmhttpd/host/server"
+	"wasmhttpd/host/server/servertest"
 )
 
 // testName is the Via pseudonym of the proxies under test.
@@ -48,21 +48,7 @@ func noLeaks(t *testing.T) {
 // address; server and proxy stop when the test ends.
 func serve(t testing.TB, handler http1.Handler) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := server.New(server.Config{Name: "proxy", Handler: handler, Logger: slog.New(slog.DiscardHandler)})
-	done := make(chan struct{})
-	go func() {
-		s.Serve(ln)
-		close(done)
-	}()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-		<-done
-	})
-	return ln.Addr().String()
+	return servertest.Start(t, server.Config{Name: "proxy", Handler: handler})
 }
 
 // startProxy starts a forward proxy with cfg (Name and Logger filled in
