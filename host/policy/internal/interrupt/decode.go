@@ -197,23 +197,23 @@ func skipInstruction(p []byte, pos int) (int, error) {
 		return skipBytes(p, pos, 8)
 	case op == 0xd0: // ref.null: a reference type
 		return skipValueType(p, pos)
-	case op == 0xfc:
-		return skipMisc(p, pos)
-	case op == 0xfd:
-		return skipVector(p, pos)
-	case op == 0xfe:
-		return skipAtomic(p, pos)
+	case op == 0xfc, op == 0xfd, op == 0xfe: // prefixed: a sub-opcode follows
+		sub, pos, err := readU32(p, pos)
+		if err != nil {
+			return 0, err
+		}
+		return prefixed[op-0xfc](p, pos, sub)
 	}
 	return 0, fmt.Errorf("unknown opcode %#x", op)
 }
 
+// prefixed skips the immediates of the 0xFC, 0xFD and 0xFE instructions
+// by sub-opcode.
+var prefixed = [...]func(p []byte, pos int, sub uint32) (int, error){skipMisc, skipVector, skipAtomic}
+
 // skipMisc skips a 0xFC-prefixed instruction: saturating truncation,
 // bulk memory and table instructions.
-func skipMisc(p []byte, pos int) (int, error) {
-	sub, pos, err := readU32(p, pos)
-	if err != nil {
-		return 0, err
-	}
+func skipMisc(p []byte, pos int, sub uint32) (int, error) {
 	switch {
 	case sub <= 7: // trunc_sat
 		return pos, nil
@@ -226,11 +226,7 @@ func skipMisc(p []byte, pos int) (int, error) {
 }
 
 // skipVector skips a 0xFD-prefixed (SIMD) instruction.
-func skipVector(p []byte, pos int) (int, error) {
-	sub, pos, err := readU32(p, pos)
-	if err != nil {
-		return 0, err
-	}
+func skipVector(p []byte, pos int, sub uint32) (int, error) {
 	switch {
 	case sub <= 0x0b, sub == 0x5c, sub == 0x5d: // v128 loads and store, load32/64_zero
 		return skipMemArg(p, pos)
@@ -239,7 +235,8 @@ func skipVector(p []byte, pos int) (int, error) {
 	case sub >= 0x15 && sub <= 0x22: // extract_lane, replace_lane: the lane
 		return skipBytes(p, pos, 1)
 	case sub >= 0x54 && sub <= 0x5b: // load_lane, store_lane: memarg, lane
-		if pos, err = skipMemArg(p, pos); err != nil {
+		pos, err := skipMemArg(p, pos)
+		if err != nil {
 			return 0, err
 		}
 		return skipBytes(p, pos, 1)
@@ -250,11 +247,7 @@ func skipVector(p []byte, pos int) (int, error) {
 }
 
 // skipAtomic skips a 0xFE-prefixed (threads) instruction.
-func skipAtomic(p []byte, pos int) (int, error) {
-	sub, pos, err := readU32(p, pos)
-	if err != nil {
-		return 0, err
-	}
+func skipAtomic(p []byte, pos int, sub uint32) (int, error) {
 	switch {
 	case sub == 0x03: // atomic.fence: a reserved byte
 		return skipBytes(p, pos, 1)
