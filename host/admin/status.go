@@ -3,7 +3,6 @@ package admin
 import (
 	"maps"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -80,13 +79,13 @@ func (m *Metrics) Status(ready bool, events *Events) Status {
 	if m.src.Servers != nil {
 		servers = m.src.Servers()
 	}
-	names := slices.Sorted(maps.Keys(servers))
+	names := slices.Collect(maps.Keys(servers))
 	for name := range byListener {
 		if _, ok := servers[name]; !ok {
 			names = append(names, name)
 		}
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	for _, name := range names {
 		s := servers[name]
 		l := ListenerStatus{Name: name, Active: s.Open - s.Idle, Idle: s.Idle, Rejecting: s.Rejecting, Requests: byListener[name]}

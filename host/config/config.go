@@ -243,11 +243,7 @@ func (c *Config) check(p *problems, dir string) {
 	c.Proxy.check(p, c.Policies)
 	c.Cache.check(p, dir, c.Policies)
 	c.Mail.check(p)
-	if c.Admin.Listen != "" {
-		if err := checkAddress(c.Admin.Listen); err != nil {
-			p.add("admin.listen", "bad address %q: %v", c.Admin.Listen, err)
-		}
-	}
+	checkListen(p, "admin.listen", c.Admin.Listen)
 	c.Ping.check(p)
 }
 
@@ -347,6 +343,16 @@ func (l *Log) check(p *problems, dir string) {
 	default:
 		// A missing directory is not an error: the access log creates it.
 		a.Path = resolve(dir, a.Path)
+	}
+}
+
+// checkListen checks an optional listener address: "" runs none.
+func checkListen(p *problems, key, addr string) {
+	if addr == "" {
+		return
+	}
+	if err := checkAddress(addr); err != nil {
+		p.add(key, "bad address %q: %v", addr, err)
 	}
 }
 

@@ -26,11 +26,7 @@ const maxPingDelay = time.Minute
 func defaultPing() Ping { return Ping{} }
 
 func (g *Ping) check(p *problems) {
-	if g.Listen != "" {
-		if err := checkAddress(g.Listen); err != nil {
-			p.add("ping.listen", "bad address %q: %v", g.Listen, err)
-		}
-	}
+	checkListen(p, "ping.listen", g.Listen)
 	// Written so that nan, which TOML allows, fails too.
 	if !(g.Loss >= 0 && g.Loss <= 1) {
 		p.add("ping.loss", "%v must be between 0 and 1", g.Loss)

@@ -50,7 +50,7 @@ type Cache struct {
 	// Policy names the deciding policy; "" runs the proxy without a cache.
 	Policy        string `toml:"policy"`
 	Dir           string `toml:"dir"`             // the entries go in its http/; created if missing
-	MaxSize       Size   `toml:"max_size"`        // total bytes of stored bodies
+	MaxSize       Size   `toml:"max_size"`        // bytes on disk: bodies and metadata files
 	MaxEntries    int    `toml:"max_entries"`     // stored responses
 	MaxObjectSize Size   `toml:"max_object_size"` // a larger response is passed on, not stored
 	// MaxMemory bounds the small bodies (up to 4 KiB) also kept in
@@ -84,11 +84,7 @@ func defaultCache() Cache {
 }
 
 func (x *Proxy) check(p *problems, policies map[string]*Policy) {
-	if x.Listen != "" {
-		if err := checkAddress(x.Listen); err != nil {
-			p.add("proxy.listen", "bad address %q: %v", x.Listen, err)
-		}
-	}
+	checkListen(p, "proxy.listen", x.Listen)
 	for _, d := range []struct {
 		key string
 		v   Duration

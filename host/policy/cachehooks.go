@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -202,7 +203,7 @@ func checkCacheExports(fns map[string]api.FunctionDefinition) error {
 		if !ok {
 			return fmt.Errorf("module does not export %s: not a cache policy", want.name)
 		}
-		if !sameTypes(fn.ParamTypes(), want.params) || !sameTypes(fn.ResultTypes(), []api.ValueType{i32}) {
+		if !slices.Equal(fn.ParamTypes(), want.params) || !slices.Equal(fn.ResultTypes(), []api.ValueType{i32}) {
 			return fmt.Errorf("%s must have the signature (%s) -> i32", want.name, typeList(want.params))
 		}
 	}

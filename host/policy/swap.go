@@ -1,13 +1,13 @@
 package policy
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -185,11 +185,11 @@ func (p *Policy) checkExports(m wazero.CompiledModule) error {
 		return errors.New("module does not export handle_request: not an http-wasm guest")
 	}
 	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
-	if len(req.ParamTypes()) != 0 || !sameTypes(req.ResultTypes(), []api.ValueType{i64}) {
+	if len(req.ParamTypes()) != 0 || !slices.Equal(req.ResultTypes(), []api.ValueType{i64}) {
 		return errors.New("handle_request must have the signature () -> i64")
 	}
 	if resp, ok := fns["handle_response"]; ok {
-		if !sameTypes(resp.ParamTypes(), []api.ValueType{i32, i32}) || len(resp.ResultTypes()) != 0 {
+		if !slices.Equal(resp.ParamTypes(), []api.ValueType{i32, i32}) || len(resp.ResultTypes()) != 0 {
 			return errors.New("handle_response must have the signature (i32, i32) -> ()")
 		}
 	}
@@ -201,9 +201,6 @@ func (p *Policy) checkExports(m wazero.CompiledModule) error {
 	}
 	return nil
 }
-
-// sameTypes compares two signatures' type lists.
-func sameTypes(a, b []api.ValueType) bool { return bytes.Equal(a, b) }
 
 // typeList spells a parameter list as WebAssembly text does.
 func typeList(ts []api.ValueType) string {
