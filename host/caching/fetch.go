@@ -85,7 +85,7 @@ func (c *Cache) relay(ex *exchange, out *proxy.Outbound, resp *proxy.Response, s
 	relayed := &proxy.Response{Status: resp.Status, ProtoMinor: resp.ProtoMinor, Header: &emptyHeader, Body: body, Trailer: resp.Trailer}
 	ex.withChainFields()
 	if err := c.proxy.Relay(ex.Exchange, relayed); err != nil {
-		c.relayFailed(ex, out, err)
+		c.proxy.RelayFailed(ex.Exchange, out, err)
 		return
 	}
 	if writer == nil {

@@ -139,9 +139,7 @@ func (p *pool) handed(h *hostConns, pc *pconn) (*pconn, error) {
 func (p *pool) put(pc *pconn) {
 	h := pc.host
 	p.mu.Lock()
-	if len(h.waiting) > 0 {
-		ch := h.waiting[0]
-		h.waiting = slices.Delete(h.waiting, 0, 1)
+	if ch, ok := h.nextWaiter(); ok {
 		p.mu.Unlock()
 		ch <- pc
 		return
@@ -175,14 +173,23 @@ func (p *pool) discard(pc *pconn) {
 func (p *pool) release(h *hostConns) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(h.waiting) > 0 {
-		ch := h.waiting[0]
-		h.waiting = slices.Delete(h.waiting, 0, 1)
+	if ch, ok := h.nextWaiter(); ok {
 		ch <- nil
 		return
 	}
 	h.open--
 	p.forgetIfUnused(h)
+}
+
+// nextWaiter takes the longest-waiting request off h's queue. Called with
+// the pool's mutex held.
+func (h *hostConns) nextWaiter() (chan *pconn, bool) {
+	if len(h.waiting) == 0 {
+		return nil, false
+	}
+	ch := h.waiting[0]
+	h.waiting = slices.Delete(h.waiting, 0, 1)
+	return ch, true
 }
 
 // forgetIfUnused drops the state of an upstream nobody uses, so that a

@@ -322,14 +322,14 @@ func (p *Proxy) forward(ex *http1.Exchange, out *Outbound) {
 	}
 	defer resp.Close()
 	if err := p.Relay(ex, resp); err != nil {
-		p.relayFailed(ex, out, err)
+		p.RelayFailed(ex, out, err)
 	}
 }
 
-// relayFailed deals with a Relay error: the upstream's is answered, while
+// RelayFailed deals with a Relay error: the upstream's is answered, while
 // a client that went away only costs the upstream connection, its body
 // unread, which resp.Close then closes.
-func (p *Proxy) relayFailed(ex *http1.Exchange, out *Outbound, err error) {
+func (p *Proxy) RelayFailed(ex *http1.Exchange, out *Outbound, err error) {
 	var upstream *Error
 	if errors.As(err, &upstream) {
 		p.Fail(ex, out, err)
@@ -454,12 +454,17 @@ var hopByHop = [...]string{
 // behind.
 func copyEndToEnd(dst, src *http1.Header) {
 	dst.Reset()
+	named := src.Has("Connection") // most messages have none: no scan per field
 next:
 	for name, value := range src.All() {
 		for _, hop := range hopByHop {
 			if http1.EqualFold(name, hop) {
 				continue next
 			}
+		}
+		if !named {
+			dst.AddBytes(name, value)
+			continue
 		}
 		for v := range src.Values("Connection") {
 			for elem := range http1.ListElements(v) {
