@@ -77,17 +77,11 @@ func (c *Cache) revalidateDetached(ex *exchange, out *proxy.Outbound, key string
 func detach(ex *http1.Exchange) (*http1.Exchange, error) {
 	req := ex.Request
 	var head bytes.Buffer
-	head.WriteString(req.Method)
-	head.WriteByte(' ')
-	head.Write(req.Target)
-	head.WriteString(" HTTP/1.1\r\n")
-	for name, value := range req.Header.All() {
-		head.Write(name)
-		head.WriteString(": ")
-		head.Write(value)
-		head.WriteString("\r\n")
+	bw := bufio.NewWriter(&head)
+	if err := http1.WriteRequestHead(bw, req.Method, req.Target, &req.Header); err != nil {
+		return nil, err
 	}
-	head.WriteString("\r\n")
+	bw.Flush()
 	r := http1.NewReader(bufio.NewReader(&head), io.Discard, http1.Limits{})
 	copied := new(http1.Request)
 	if err := r.ReadRequest(copied); err != nil {

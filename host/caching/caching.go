@@ -25,9 +25,9 @@ package caching
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,15 +149,18 @@ func defaultKey(out *proxy.Outbound) string { return keyFor(out, out.Target) }
 // keyFor is the default key of target on out's scheme and host.
 func keyFor(out *proxy.Outbound, target []byte) string {
 	host := out.Header.Get("Host")
-	b := make([]byte, 0, len(out.Scheme)+3+len(host)+len(target))
-	b = append(append(b, out.Scheme...), "://"...)
+	var b strings.Builder
+	b.Grow(len(out.Scheme) + 3 + len(host) + len(target))
+	b.WriteString(out.Scheme)
+	b.WriteString("://")
 	for _, ch := range host {
 		if 'A' <= ch && ch <= 'Z' {
 			ch += 'a' - 'A'
 		}
-		b = append(b, ch)
+		b.WriteByte(ch)
 	}
-	return string(append(b, target...))
+	b.Write(target)
+	return b.String()
 }
 
 // serve answers ex, whose upstream request out is prepared.
@@ -270,7 +273,7 @@ func (c *Cache) pass(ex *exchange, out *proxy.Outbound, key string) {
 	}
 	ex.withChainFields()
 	if err := c.proxy.Relay(ex.Exchange, resp); err != nil {
-		c.relayFailed(ex, out, err)
+		c.proxy.RelayFailed(ex.Exchange, out, err)
 	}
 }
 
@@ -306,19 +309,10 @@ func sameOriginPath(v string, out *proxy.Outbound) string {
 		return v
 	}
 	prefix := out.Scheme + "://" + string(out.Header.Get("Host"))
-	if len(v) > len(prefix) && http1.EqualFold([]byte(v[:len(prefix)]), prefix) && v[len(prefix)] == '/' {
+	if len(v) > len(prefix) && strings.EqualFold(v[:len(prefix)], prefix) && v[len(prefix)] == '/' {
 		return v[len(prefix):]
 	}
 	return ""
-}
-
-// relayFailed logs a relay that broke off: the client went away, or the
-// upstream's body failed (the response is then aborted, which Relay did).
-func (c *Cache) relayFailed(ex *exchange, out *proxy.Outbound, err error) {
-	var upstream *proxy.Error
-	if errors.As(err, &upstream) {
-		c.proxy.Fail(ex.Exchange, out, err)
-	}
 }
 
 // times converts an entry's times for the decider.

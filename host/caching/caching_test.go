@@ -16,6 +16,7 @@ import (
 
 	"wasmhttpd/host/cache"
 	"wasmhttpd/host/http1"
+	"wasmhttpd/host/proxy"
 )
 
 func TestMissThenHit(t *testing.T) {
@@ -407,5 +408,26 @@ func TestChainFieldsSurviveTheCache(t *testing.T) {
 		resp, _ := f.do(t, tc.method, o.URL+"/c", tc.header...)
 		assert.Equal(t, tc.status, resp.StatusCode, tc.name)
 		assert.Equal(t, []string{"session=abc"}, resp.Header.Values("Set-Cookie"), tc.name)
+	}
+}
+
+// TestSameOriginPath: which Location or Content-Location values name a
+// URI on the request's own host, and so are invalidated with it.
+func TestSameOriginPath(t *testing.T) {
+	out := &proxy.Outbound{Scheme: "http"}
+	out.Header.Set("Host", "origin.test:8080")
+	for v, want := range map[string]string{
+		"/other":                             "/other",
+		"/":                                  "/",
+		"//elsewhere.test/x":                 "",
+		"http://origin.test:8080/x?y":        "/x?y",
+		"HTTP://ORIGIN.test:8080/x":          "/x",
+		"http://origin.test:8080":            "",
+		"https://origin.test:8080/x":         "",
+		"http://origin.test:80/x":            "",
+		"http://origin.test:8080.evil.test/": "",
+		"":                                   "",
+	} {
+		assert.Equal(t, want, sameOriginPath(v, out), v)
 	}
 }

@@ -30,8 +30,7 @@ func (c *Cache) serveStored(ex *exchange, out *proxy.Outbound, key string, e *ca
 	loadStored(w, e)
 	d, err := c.decider.CacheLookup(ex.Exchange, times(e.Times, time.Now()))
 	if err != nil {
-		w.Header().Reset()
-		w.SetStatus(0)
+		unloadStored(w)
 		if c.policyFailed(ex) {
 			// Fail-open bypasses the cache: forwarded, not stored.
 			c.pass(ex, out, key)
@@ -43,19 +42,15 @@ func (c *Cache) serveStored(ex *exchange, out *proxy.Outbound, key string, e *ca
 		stale.view.CopyFrom(w.Header())
 	}
 	switch d.Action {
-	case policy.CacheFresh:
+	case policy.CacheFresh, policy.CacheStaleWhileRevalidate:
 		if !c.sendStored(ex, e) {
 			return false, nil
 		}
 		c.stats.hits.Add(1)
-		return true, nil
-	case policy.CacheStaleWhileRevalidate:
-		if !c.sendStored(ex, e) {
-			return false, nil
+		if d.Action == policy.CacheStaleWhileRevalidate {
+			c.stats.staleServed.Add(1)
+			c.revalidateLater(ex, out, key, e, store)
 		}
-		c.stats.hits.Add(1)
-		c.stats.staleServed.Add(1)
-		c.revalidateLater(ex, out, key, e, store)
 		return true, nil
 	case policy.CacheRevalidate:
 		if onlyIfCached {
@@ -66,8 +61,7 @@ func (c *Cache) serveStored(ex *exchange, out *proxy.Outbound, key string, e *ca
 		c.revalidate(ex, out, key, e, stale, store)
 		return true, nil
 	}
-	w.Header().Reset()
-	w.SetStatus(0)
+	unloadStored(w)
 	return false, stale
 }
 
@@ -77,6 +71,13 @@ func loadStored(w *http1.ResponseWriter, e *cache.Entry) {
 	w.Header().Reset()
 	w.Header().CopyFrom(&e.Header)
 	w.SetStatus(e.Status)
+}
+
+// unloadStored takes back what loadStored put in w: the request goes on
+// as if nothing had been stored.
+func unloadStored(w *http1.ResponseWriter) {
+	w.Header().Reset()
+	w.SetStatus(0)
 }
 
 // sendStored sends e's body with the status and fields in w, answering a
@@ -94,8 +95,7 @@ func (c *Cache) sendStored(ex *exchange, e *cache.Entry) bool {
 			if !errors.Is(err, cache.ErrGone) {
 				c.log.Warn("cache: cannot read a stored body", "key", e.Key, "err", err.Error())
 			}
-			w.Header().Reset()
-			w.SetStatus(0)
+			unloadStored(w)
 			return false
 		}
 		if file != nil {
@@ -188,8 +188,7 @@ func (c *Cache) revalidate(ex *exchange, out *proxy.Outbound, key string, e *cac
 	w := ex.Response
 	// The decider's view of the stored response was for this request's
 	// lookup; the answer starts afresh.
-	w.Header().Reset()
-	w.SetStatus(0)
+	unloadStored(w)
 	conditional(out, e)
 	resp, t := c.fetchOrStale(ex, out, stale)
 	if resp == nil {
