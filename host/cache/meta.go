@@ -160,11 +160,8 @@ func decodeMeta(b []byte) (*Entry, error) {
 		}
 	}
 	nh := d.u32()
-	// The fields' bytes are what remains of the payload: size the
-	// header's arena once for them (Reset keeps the storage) instead of
-	// letting each AddBytes grow it.
-	e.Header.AddBytes(nil, d.b)
-	e.Header.Reset()
+	// The fields' bytes are what remains of the payload.
+	e.Header.Grow(len(d.b))
 	for range nh {
 		name, value := d.bytes16(), d.bytes32()
 		if d.err != nil {

@@ -3,6 +3,7 @@ package http1
 import (
 	"bufio"
 	"iter"
+	"slices"
 )
 
 // Header is an ordered list of header fields. Names and values live in one
@@ -28,6 +29,10 @@ func (h *Header) Reset() {
 	h.arena = h.arena[:0]
 	h.fields = h.fields[:0]
 }
+
+// Grow makes room for n more bytes of names and values, so that adding
+// fields of a known total size grows the storage once.
+func (h *Header) Grow(n int) { h.arena = slices.Grow(h.arena, n) }
 
 // Len reports the number of fields, counting repeated names separately.
 func (h *Header) Len() int { return len(h.fields) }
