@@ -62,15 +62,9 @@ func (l *Live) Upstream() proxy.Stats {
 func (l *Live) Policies() []policy.Stats {
 	s := l.acquire()
 	defer s.release()
-	// A policy loaded twice (in a chain and as the cache's decider) is
-	// reported once: metrics label series by the policy's name.
 	stats := make([]policy.Stats, 0, len(s.policies))
-	seen := make(map[string]bool, len(s.policies))
 	for _, p := range s.policies {
-		if !seen[p.Name()] {
-			seen[p.Name()] = true
-			stats = append(stats, p.Stats())
-		}
+		stats = append(stats, p.Stats())
 	}
 	return stats
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"wasmhttpd/host/caching"
 	"wasmhttpd/host/config"
@@ -22,8 +23,9 @@ type targets struct {
 	proxy   *proxy.Proxy
 	caching *caching.Cache // nil without a cache
 
-	keepHost, xForwarded bool     // reverse-route options, from [proxy]
-	upstreams            sync.Map // URL → *proxy.Upstream, parsed once
+	keepHost, xForwarded bool         // reverse-route options, from [proxy]
+	upstreams            sync.Map     // URL → *proxy.Upstream, parsed once
+	parsedUpstreams      atomic.Int64 // entries of upstreams, at most maxParsedUpstreams
 }
 
 // newTargets opens every root of cfg.
@@ -60,7 +62,13 @@ func (t *targets) close() {
 // root returns the named root, which the configuration guarantees.
 func (t *targets) root(name string) http1.Handler { return t.roots[name] }
 
-// upstream parses a route's upstream URL, once.
+// maxParsedUpstreams bounds the parsed upstream URLs kept: a guest that
+// builds URLs from its requests would otherwise grow the map for good;
+// past the bound, such URLs are parsed on every request, which is cheap.
+const maxParsedUpstreams = 1024
+
+// upstream parses a route's upstream URL, once for the first
+// maxParsedUpstreams URLs.
 func (t *targets) upstream(raw string) (*proxy.Upstream, error) {
 	if up, ok := t.upstreams.Load(raw); ok {
 		return up.(*proxy.Upstream), nil
@@ -70,7 +78,12 @@ func (t *targets) upstream(raw string) (*proxy.Upstream, error) {
 		return nil, err
 	}
 	up.KeepHost, up.XForwarded = t.keepHost, t.xForwarded
-	t.upstreams.Store(raw, up)
+	if t.parsedUpstreams.Load() < maxParsedUpstreams {
+		if kept, loaded := t.upstreams.LoadOrStore(raw, up); loaded {
+			return kept.(*proxy.Upstream), nil
+		}
+		t.parsedUpstreams.Add(1)
+	}
 	return up, nil
 }
 

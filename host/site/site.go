@@ -78,7 +78,7 @@ func (s *Site) build(ctx context.Context, cfg *config.Config, env Env) error {
 		return err
 	}
 	if cfg.Cache.Policy != "" {
-		decider, err := s.load(ctx, cfg, env.Logger, cfg.Cache.Policy, true)
+		decider, err := s.load(ctx, cfg, env.Logger, cfg.Cache.Policy)
 		if err != nil {
 			return err
 		}
@@ -121,7 +121,7 @@ func (s *Site) chain(ctx context.Context, cfg *config.Config, logger *slog.Logge
 	}
 	ps := make([]*policy.Policy, 0, len(names))
 	for _, name := range names {
-		p, err := s.load(ctx, cfg, logger, name, false)
+		p, err := s.load(ctx, cfg, logger, name)
 		if err != nil {
 			return nil, err
 		}
@@ -130,14 +130,11 @@ func (s *Site) chain(ctx context.Context, cfg *config.Config, logger *slog.Logge
 	return policy.NewChain(ps, r), nil
 }
 
-// load loads policies.NAME once per site (and once more as the cache
-// decider, which must carry the cache hooks), watched for swaps.
-func (s *Site) load(ctx context.Context, cfg *config.Config, logger *slog.Logger, name string, cacheHooks bool) (*policy.Policy, error) {
-	id := name
-	if cacheHooks {
-		id += "\x00cache"
-	}
-	if p := s.loaded[id]; p != nil {
+// load loads policies.NAME once per site, watched for swaps. The cache's
+// decider must carry the cache hooks, wherever else it also runs: one
+// module, one pool, one set of counters.
+func (s *Site) load(ctx context.Context, cfg *config.Config, logger *slog.Logger, name string) (*policy.Policy, error) {
+	if p := s.loaded[name]; p != nil {
 		return p, nil
 	}
 	if s.engine == nil {
@@ -167,13 +164,13 @@ func (s *Site) load(ctx context.Context, cfg *config.Config, logger *slog.Logger
 		OnError:     policy.FailMode(pc.OnError),
 		PoolSize:    pc.PoolSize,
 		CallTimeout: cfg.Wasm.CallTimeout.Duration,
-		CacheHooks:  cacheHooks,
+		CacheHooks:  name == cfg.Cache.Policy,
 		Logger:      logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("policies.%s: %w", name, err)
 	}
-	s.loaded[id] = p
+	s.loaded[name] = p
 	s.policies = append(s.policies, p)
 	go p.Watch(ctx, 0)
 	return p, nil

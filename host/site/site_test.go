@@ -2,6 +2,8 @@ package site
 
 import (
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"wasmhttpd/host/cache"
 	"wasmhttpd/host/config"
 )
 
@@ -76,4 +79,31 @@ func TestLiveSiteConcurrentSwaps(t *testing.T) {
 		closesSoon(t, s)
 	}
 	live.Close()
+}
+
+// TestADeciderInAChainIsLoadedOnce: the cache's decider that also runs in
+// the proxy's chain is one policy, reported once, not a second module
+// whose counters would hide the first's.
+func TestADeciderInAChainIsLoadedOnce(t *testing.T) {
+	wasm, err := filepath.Abs("../../policies/cache.wasm")
+	require.NoError(t, err)
+	if _, err := os.Stat(wasm); err != nil {
+		t.Skip("policies/cache.wasm is not built; run make policies")
+	}
+	cfg := config.Default()
+	cfg.Roots[config.DefaultRoot].Path = t.TempDir()
+	cfg.Wasm.CacheDir = ""
+	cfg.Policies = map[string]*config.Policy{"cache": {Name: "cache", Wasm: wasm, OnError: "fail-closed"}}
+	cfg.Proxy.Policies = []string{"cache"}
+	cfg.Cache.Policy = "cache"
+	store, err := cache.Open(t.TempDir(), cache.Options{MaxSize: 1 << 20, MaxEntries: 10, MaxObjectSize: 1 << 20,
+		Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	s, err := Build(cfg, Env{Logger: slog.New(slog.DiscardHandler), Store: store})
+	require.NoError(t, err)
+	live := NewLive(s)
+	t.Cleanup(live.Close)
+	require.Len(t, s.policies, 1)
+	assert.Len(t, live.Policies(), 1)
 }
