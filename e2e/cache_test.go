@@ -112,22 +112,6 @@ func cacheClient(addr string) *http.Client {
 	return c
 }
 
-// send makes one request with header fields given as name, value pairs.
-func send(t *testing.T, c *http.Client, method, url string, header ...string) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	require.NoError(t, err)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := c.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp, string(body)
-}
-
 // waitStored waits until the proxy can answer url from its store: a
 // response is committed just after the client has it, and requests that
 // do not wait for a fill in progress (only-if-cached, no-store, PURGE)
@@ -136,7 +120,7 @@ func send(t *testing.T, c *http.Client, method, url string, header ...string) (*
 func waitStored(t *testing.T, c *http.Client, url string) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		resp, _ := send(t, c, "GET", url, "Cache-Control", "only-if-cached")
+		resp, _ := fetch(t, c, "GET", url, nil, "Cache-Control", "only-if-cached")
 		return resp.StatusCode == 200
 	}, 5*time.Second, 5*time.Millisecond, "%s is never stored", url)
 }
@@ -289,7 +273,7 @@ func TestCacheDirectives(t *testing.T) {
 				if method == "" {
 					method = "GET"
 				}
-				resp, body := send(t, c, method, url, s.header...)
+				resp, body := fetch(t, c, method, url, nil, s.header...)
 				want := s.status
 				if want == 0 {
 					want = 200
@@ -321,11 +305,11 @@ func TestCacheDirectives(t *testing.T) {
 				<-release
 				fixed("new", "Cache-Control", "max-age=600", "ETag", `"w2"`)(w, r)
 			}))
-		_, body := send(t, c, "GET", url)
+		_, body := fetch(t, c, "GET", url, nil)
 		require.Equal(t, "old", body)
 		// The origin holds the revalidation until released: the stale
 		// answer comes at once.
-		resp, body := send(t, c, "GET", url)
+		resp, body := fetch(t, c, "GET", url, nil)
 		assert.Equal(t, "old", body)
 		assert.Regexp(t, `^wasmhttpd; hit; ttl=-2\d; detail=stale-while-revalidate$`, resp.Header.Get("Cache-Status"))
 		require.Eventually(t, func() bool { return o.count("/swr") == 2 }, 5*time.Second, 5*time.Millisecond,
@@ -333,10 +317,10 @@ func TestCacheDirectives(t *testing.T) {
 		assert.Equal(t, `"w1"`, o.lastHeader("/swr").Get("If-None-Match"))
 		unblock()
 		require.Eventually(t, func() bool {
-			_, body := send(t, c, "GET", url)
+			_, body := fetch(t, c, "GET", url, nil)
 			return body == "new"
 		}, 5*time.Second, 5*time.Millisecond, "the new version replaces the stale one")
-		resp, body = send(t, c, "GET", url)
+		resp, body = fetch(t, c, "GET", url, nil)
 		assert.Equal(t, "new", body)
 		assert.Contains(t, resp.Header.Get("Cache-Status"), hit)
 	})
@@ -345,9 +329,9 @@ func TestCacheDirectives(t *testing.T) {
 		url := o.handle("/sie", sequence(
 			fixed("kept", "Cache-Control", "max-age=10, stale-if-error=600", "Age", "30", "ETag", `"e1"`),
 			failing))
-		_, body := send(t, c, "GET", url)
+		_, body := fetch(t, c, "GET", url, nil)
 		require.Equal(t, "kept", body)
-		resp, body := send(t, c, "GET", url)
+		resp, body := fetch(t, c, "GET", url, nil)
 		assert.Equal(t, 200, resp.StatusCode)
 		assert.Equal(t, "kept", body)
 		assert.Equal(t, 2, o.count("/sie"), "the origin was asked, and failed")
@@ -357,25 +341,25 @@ func TestCacheDirectives(t *testing.T) {
 		gone := httptest.NewServer(fixed("kept", "Cache-Control", "max-age=10, stale-if-error=600", "Age", "30", "ETag", `"g1"`))
 		t.Cleanup(gone.Close)
 		url := gone.URL + "/gone"
-		_, body := send(t, c, "GET", url)
+		_, body := fetch(t, c, "GET", url, nil)
 		require.Equal(t, "kept", body)
 		gone.Close()
-		resp, body := send(t, c, "GET", url)
+		resp, body := fetch(t, c, "GET", url, nil)
 		assert.Equal(t, 200, resp.StatusCode)
 		assert.Equal(t, "kept", body)
 	})
 
 	t.Run("PURGE from loopback", func(t *testing.T) {
 		url := o.handle("/purge", fresh)
-		send(t, c, "GET", url)
+		fetch(t, c, "GET", url, nil)
 		waitStored(t, c, url)
-		resp, body := send(t, c, "PURGE", url)
+		resp, body := fetch(t, c, "PURGE", url, nil)
 		assert.Equal(t, 200, resp.StatusCode)
 		assert.Contains(t, body, "purged 1 stored response(s) of "+url)
-		resp, _ = send(t, c, "GET", url)
+		resp, _ = fetch(t, c, "GET", url, nil)
 		assert.Contains(t, resp.Header.Get("Cache-Status"), miss, "fetched again")
 		assert.Equal(t, 2, o.count("/purge"))
-		resp, _ = send(t, c, "PURGE", o.URL+"/never-stored")
+		resp, _ = fetch(t, c, "PURGE", o.URL+"/never-stored", nil)
 		assert.Equal(t, 404, resp.StatusCode)
 		assert.Zero(t, o.count("/never-stored"), "PURGE never reaches the origin")
 	})
@@ -391,13 +375,13 @@ func TestCacheDirectives(t *testing.T) {
 			fresh(w, r)
 		})
 		for _, u := range []string{url, other} {
-			send(t, c, "GET", u)
+			fetch(t, c, "GET", u, nil)
 			waitStored(t, c, u)
 		}
-		resp, _ := send(t, c, "POST", url)
+		resp, _ := fetch(t, c, "POST", url, nil)
 		require.Equal(t, 201, resp.StatusCode)
 		for _, path := range []string{"/post", "/post-other"} {
-			resp, _ = send(t, c, "GET", o.URL+path)
+			resp, _ = fetch(t, c, "GET", o.URL+path, nil)
 			assert.Contains(t, resp.Header.Get("Cache-Status"), miss, path)
 		}
 		assert.Equal(t, 3, o.count("/post"), "GET, POST, GET")
@@ -468,7 +452,7 @@ func TestCacheEvictionAtTheSizeBound(t *testing.T) {
 		return bodies, total
 	}
 	for i, url := range urls {
-		resp, body := send(t, c, "GET", url)
+		resp, body := fetch(t, c, "GET", url, nil)
 		require.Equal(t, len(big), len(body))
 		require.Contains(t, resp.Header.Get("Cache-Status"), "stored")
 		require.Eventually(t, func() bool {
@@ -479,9 +463,9 @@ func TestCacheEvictionAtTheSizeBound(t *testing.T) {
 	_, total := onDisk()
 	assert.Greater(t, total, int64(900<<10), "three objects are kept")
 
-	resp, _ := send(t, c, "GET", urls[3])
+	resp, _ := fetch(t, c, "GET", urls[3], nil)
 	assert.Contains(t, resp.Header.Get("Cache-Status"), "hit", "the newest is kept")
-	resp, _ = send(t, c, "GET", urls[0])
+	resp, _ = fetch(t, c, "GET", urls[0], nil)
 	assert.Contains(t, resp.Header.Get("Cache-Status"), "fwd=miss", "the oldest was evicted")
 	assert.Equal(t, 2, o.count("/big/0"))
 	require.Eventually(t, func() bool {
@@ -522,12 +506,12 @@ func TestCacheVariantHotSwap(t *testing.T) {
 	// The standard rules: no-cache without a validator is not stored,
 	// /account/ is cached as its max-age says.
 	for range 2 {
-		send(t, c, "GET", noCache)
+		fetch(t, c, "GET", noCache, nil)
 	}
 	assert.Equal(t, 2, o.count("/page"))
-	send(t, c, "GET", account)
+	fetch(t, c, "GET", account, nil)
 	waitStored(t, c, account)
-	resp, _ := send(t, c, "GET", account)
+	resp, _ := fetch(t, c, "GET", account, nil)
 	assert.Contains(t, resp.Header.Get("Cache-Status"), "hit")
 	assert.Equal(t, 1, o.count("/account/me"))
 
@@ -539,15 +523,15 @@ func TestCacheVariantHotSwap(t *testing.T) {
 
 	// The variant: the forced host's no-cache page is kept for an hour,
 	// and /account/ goes to the origin every time, stored or not.
-	resp, body := send(t, c, "GET", noCache)
+	resp, body := fetch(t, c, "GET", noCache, nil)
 	assert.Equal(t, "page", body)
 	assert.Contains(t, resp.Header.Get("Cache-Status"), "fwd=miss; fwd-status=200; stored; ttl=3600; detail=forced")
 	waitStored(t, c, noCache)
-	resp, _ = send(t, c, "GET", noCache)
+	resp, _ = fetch(t, c, "GET", noCache, nil)
 	assert.Contains(t, resp.Header.Get("Cache-Status"), "hit; ttl=")
 	assert.Equal(t, 3, o.count("/page"))
 	for range 2 {
-		resp, body = send(t, c, "GET", account)
+		resp, body = fetch(t, c, "GET", account, nil)
 		assert.Equal(t, "me", body)
 		assert.Empty(t, resp.Header.Get("Cache-Status"), "the cache is bypassed")
 	}
