@@ -61,7 +61,7 @@ func fakeSources() Sources {
 		},
 		Policies: func() []policy.Stats {
 			return []policy.Stats{
-				{Name: "auth", Generation: 3, ModuleHash: "ab12cd", LoadTime: 12 * time.Millisecond, Calls: 100, Errors: 2, Timeouts: 1, Swaps: 2, Instances: 4, Counters: map[string]int64{"denied": 7}},
+				{Name: "auth", Generation: 3, ModuleHash: "ab12cd", LoadTime: 12 * time.Millisecond, Calls: 100, Errors: 2, Timeouts: 1, Reused: 40, Swaps: 2, Instances: 4, Counters: map[string]int64{"denied": 7}},
 				{Name: hostileText, Generation: 1, ModuleHash: "ef34"},
 			}
 		},
@@ -122,6 +122,7 @@ func TestMetricsEndpointParsesAndHasTheFamilies(t *testing.T) {
 		{"wasmhttpd_policy_calls_total", map[string]string{"policy": "auth"}, 100},
 		{"wasmhttpd_policy_errors_total", map[string]string{"policy": "auth"}, 2},
 		{"wasmhttpd_policy_timeouts_total", map[string]string{"policy": "auth"}, 1},
+		{"wasmhttpd_policy_reused_decisions_total", map[string]string{"policy": "auth"}, 40},
 		{"wasmhttpd_policy_swaps_total", map[string]string{"policy": "auth"}, 2},
 		{"wasmhttpd_policy_generation", map[string]string{"policy": "auth"}, 3},
 		{"wasmhttpd_policy_generation", map[string]string{"policy": hostileText}, 1},
@@ -236,7 +237,7 @@ func TestStatusJSON(t *testing.T) {
 	assert.Equal(t, &UpstreamStats{Errors: 9, Timeouts: 4}, st.Upstream)
 	require.Len(t, st.Policies, 2)
 	assert.Equal(t, PolicyStatus{Name: "auth", Generation: 3, ModuleHash: "ab12cd", LoadSeconds: 0.012, Calls: 100, Errors: 2,
-		Timeouts: 1, Swaps: 2, Instances: 4, Counters: map[string]int64{"denied": 7}}, st.Policies[0])
+		Timeouts: 1, Reused: 40, Swaps: 2, Instances: 4, Counters: map[string]int64{"denied": 7}}, st.Policies[0])
 	require.Len(t, st.Events, 2)
 	assert.Equal(t, EventError, st.Events[0].Kind)
 	assert.Equal(t, hostileText, st.Events[0].Detail)

@@ -91,6 +91,7 @@ var policyDefs = []metricDef[policy.Stats]{
 	{newDesc("wasmhttpd_policy_calls_total", "Guest calls (handle_request and handle_response), by policy.", "policy"), prometheus.CounterValue, func(s *policy.Stats) float64 { return float64(s.Calls) }},
 	{newDesc("wasmhttpd_policy_errors_total", "Guest calls that failed, timeouts included, by policy.", "policy"), prometheus.CounterValue, func(s *policy.Stats) float64 { return float64(s.Errors) }},
 	{newDesc("wasmhttpd_policy_timeouts_total", "Guest calls that ran out of time, by policy.", "policy"), prometheus.CounterValue, func(s *policy.Stats) float64 { return float64(s.Timeouts) }},
+	{newDesc("wasmhttpd_policy_reused_decisions_total", "Cache decisions answered from a reusable one the policy made, without a guest call.", "policy"), prometheus.CounterValue, func(s *policy.Stats) float64 { return float64(s.Reused) }},
 	{newDesc("wasmhttpd_policy_swaps_total", "Successful reloads of a policy's module.", "policy"), prometheus.CounterValue, func(s *policy.Stats) float64 { return float64(s.Swaps) }},
 	{newDesc("wasmhttpd_policy_rejected_total", "Reloads refused because the new module was bad; the old one kept serving.", "policy"), prometheus.CounterValue, func(s *policy.Stats) float64 { return float64(s.Rejected) }},
 	{newDesc("wasmhttpd_policy_generation", "Generation of the module serving new requests, by policy.", "policy"), prometheus.GaugeValue, func(s *policy.Stats) float64 { return float64(s.Generation) }},

@@ -56,6 +56,7 @@ type PolicyStatus struct {
 	Calls       uint64           `json:"calls"`
 	Errors      uint64           `json:"errors"`
 	Timeouts    uint64           `json:"timeouts"`
+	Reused      uint64           `json:"reused_decisions"`
 	Swaps       uint64           `json:"swaps"`
 	Rejected    uint64           `json:"rejected"`
 	Instances   int64            `json:"instances"`
@@ -113,7 +114,7 @@ func (m *Metrics) Status(ready bool, events *Events) Status {
 		for _, p := range m.src.Policies() {
 			st.Policies = append(st.Policies, PolicyStatus{
 				Name: p.Name, Generation: p.Generation, ModuleHash: p.ModuleHash, LoadSeconds: p.LoadTime.Seconds(),
-				Calls: p.Calls, Errors: p.Errors, Timeouts: p.Timeouts, Swaps: p.Swaps, Rejected: p.Rejected,
+				Calls: p.Calls, Errors: p.Errors, Timeouts: p.Timeouts, Reused: p.Reused, Swaps: p.Swaps, Rejected: p.Rejected,
 				Instances: p.Instances, Counters: p.Counters,
 			})
 		}

@@ -70,7 +70,24 @@ type Entry struct {
 	epoch   uint64 // of the key's invalidation slot when the store began
 	dir     string
 	node    *node // its place in the index; nil until published
+
+	attached atomic.Value // see Attach
 }
+
+// Attach attaches v to the entry, unless a value is attached already, and
+// returns the value attached. It is for the store's user: what it derives
+// from the entry and keeps while the entry lives (the caching proxy keeps
+// its decider's reusable decisions there). The store never reads it, and
+// it is the one thing about an Entry that changes after publication.
+func (e *Entry) Attach(v any) any {
+	if e.attached.CompareAndSwap(nil, v) {
+		return v
+	}
+	return e.attached.Load()
+}
+
+// Attached returns the value attached with Attach, nil when there is none.
+func (e *Entry) Attached() any { return e.attached.Load() }
 
 // ErrGone reports that an entry's body disappeared between lookup and open:
 // it was evicted, invalidated or replaced. The request is then a miss.

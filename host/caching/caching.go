@@ -40,10 +40,12 @@ import (
 
 // Decider makes the caching decisions; *policy.Policy loaded with
 // CacheHooks is one. Its methods see and may amend ex.Response's header,
-// as the package documentation says.
+// as the package documentation says. The Memo they are given keeps the
+// decisions the decider allows to be reused: one for every request's
+// CacheRequest, one per stored response for its CacheLookup.
 type Decider interface {
-	CacheRequest(ex *http1.Exchange) (policy.CacheRequestDecision, error)
-	CacheLookup(ex *http1.Exchange, t policy.CacheTimes) (policy.CacheLookupDecision, error)
+	CacheRequest(ex *http1.Exchange, memo *policy.Memo) (policy.CacheRequestDecision, error)
+	CacheLookup(ex *http1.Exchange, t policy.CacheTimes, memo *policy.Memo) (policy.CacheLookupDecision, error)
 	CacheStore(ex *http1.Exchange, t policy.CacheTimes) (policy.CacheStoreDecision, error)
 	// FailOpen says whether a failed decision bypasses the cache (true)
 	// or fails the request with 500 (false).
@@ -72,6 +74,8 @@ type Cache struct {
 	background   sync.WaitGroup
 
 	stats counters
+
+	requestMemo policy.Memo // CacheRequest's
 }
 
 // New returns a Cache over cfg's store, proxy and decider.
@@ -165,7 +169,7 @@ func keyFor(out *proxy.Outbound, target []byte) string {
 
 // serve answers ex, whose upstream request out is prepared.
 func (c *Cache) serve(ex *exchange, out *proxy.Outbound) {
-	d, err := c.decider.CacheRequest(ex.Exchange)
+	d, err := c.decider.CacheRequest(ex.Exchange, &c.requestMemo)
 	if err != nil && !c.policyFailed(ex) {
 		return
 	}

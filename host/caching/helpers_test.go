@@ -40,7 +40,7 @@ var errRules = errors.New("rules fail on purpose")
 
 func (r *rules) FailOpen() bool { return r.failOpen }
 
-func (r *rules) CacheRequest(ex *http1.Exchange) (policy.CacheRequestDecision, error) {
+func (r *rules) CacheRequest(ex *http1.Exchange, _ *policy.Memo) (policy.CacheRequestDecision, error) {
 	if r.fail.Load() {
 		return policy.CacheRequestDecision{}, errRules
 	}
@@ -74,7 +74,7 @@ func maxAge(h *http1.Header) time.Duration {
 	return 0
 }
 
-func (r *rules) CacheLookup(ex *http1.Exchange, t policy.CacheTimes) (policy.CacheLookupDecision, error) {
+func (r *rules) CacheLookup(ex *http1.Exchange, t policy.CacheTimes, _ *policy.Memo) (policy.CacheLookupDecision, error) {
 	h := ex.Response.Header()
 	age := t.Now.Sub(t.Response)
 	h.Set("Age", strconv.Itoa(int(age/time.Second)))

@@ -28,7 +28,7 @@ type fallback struct {
 func (c *Cache) serveStored(ex *exchange, out *proxy.Outbound, key string, e *cache.Entry, onlyIfCached, store bool) (done bool, stale *fallback) {
 	w := ex.Response
 	loadStored(w, e)
-	d, err := c.decider.CacheLookup(ex.Exchange, times(e.Times, time.Now()))
+	d, err := c.decider.CacheLookup(ex.Exchange, times(e.Times, time.Now()), lookupMemo(e))
 	if err != nil {
 		unloadStored(w)
 		if c.policyFailed(ex) {
@@ -63,6 +63,14 @@ func (c *Cache) serveStored(ex *exchange, out *proxy.Outbound, key string, e *ca
 	}
 	unloadStored(w)
 	return false, stale
+}
+
+// lookupMemo is the Memo of e's CacheLookup decisions, kept with it.
+func lookupMemo(e *cache.Entry) *policy.Memo {
+	if m, ok := e.Attached().(*policy.Memo); ok {
+		return m
+	}
+	return e.Attach(new(policy.Memo)).(*policy.Memo)
 }
 
 // loadStored puts a stored response's status and fields in w, where the

@@ -184,16 +184,23 @@ func getConfig(ctx context.Context, mod api.Module, stack []uint64) {
 // log_enabled(level i32) -> i32
 func logEnabled(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
-	lvl, ok := slogLevel(int32(stack[0]))
+	level := int32(stack[0])
+	lvl, ok := slogLevel(level)
 	stack[0] = 0
 	if ok && in.gen.p.log.Enabled(ctx, lvl) {
 		stack[0] = 1
 	}
+	in.st.trace.add(readLogEnabled, 0, nil, enabledByte[:stack[0]], int64(level))
 }
+
+// enabledByte[:1] is how a trace records that log_enabled answered 1,
+// [:0] that it answered 0, as readAgain appends them.
+var enabledByte = []byte{1}
 
 // log(level, message, message_len i32)
 func logMessage(ctx context.Context, mod api.Module, stack []uint64) {
 	in := instanceOf(ctx)
+	in.st.trace.spoil() // a reused decision would not log, whatever the level is then
 	lvl, ok := slogLevel(int32(stack[0]))
 	if !ok || !in.gen.p.log.Enabled(ctx, lvl) {
 		return
@@ -210,6 +217,7 @@ const maxLogMessage = 4 << 10
 func getMethod(ctx context.Context, mod api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	st := in.inRequest("get_method")
+	st.trace.addString(readMethod, st.ex.Request.Method)
 	stack[0] = in.writeStringIfFits(mod, uint32(stack[0]), uint32(stack[1]), st.ex.Request.Method)
 }
 
@@ -242,21 +250,21 @@ func internMethod(b []byte) string {
 func getURI(ctx context.Context, mod api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	st := in.inRequest("get_uri")
-	req := st.ex.Request
-	var uri []byte
-	switch req.Form {
-	case http1.OriginForm:
-		uri = req.Target
-	case http1.AbsoluteForm:
-		st.scratch = append(st.scratch[:0], req.Path...)
-		if req.Query != nil {
-			st.scratch = append(append(st.scratch, '?'), req.Query...)
-		}
-		uri = st.scratch
-	default:
-		uri = req.Target
+	st.scratch = appendURI(st.scratch[:0], st.ex.Request)
+	st.trace.add(readURI, 0, nil, st.scratch, 0)
+	stack[0] = in.writeIfFits(mod, uint32(stack[0]), uint32(stack[1]), st.scratch)
+}
+
+// appendURI appends the request's path and query to dst.
+func appendURI(dst []byte, req *http1.Request) []byte {
+	if req.Form != http1.AbsoluteForm {
+		return append(dst, req.Target...)
 	}
-	stack[0] = in.writeIfFits(mod, uint32(stack[0]), uint32(stack[1]), uri)
+	dst = append(dst, req.Path...)
+	if req.Query != nil {
+		dst = append(append(dst, '?'), req.Query...)
+	}
+	return dst
 }
 
 // set_uri(uri, uri_len i32): replaces path and query. The bytes are
@@ -304,6 +312,7 @@ func setURI(ctx context.Context, mod api.Module, stack []uint64) {
 func getProtocolVersion(ctx context.Context, mod api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	st := in.inRequest("get_protocol_version")
+	st.trace.addString(readProtocol, st.ex.Request.Proto())
 	stack[0] = in.writeStringIfFits(mod, uint32(stack[0]), uint32(stack[1]), st.ex.Request.Proto())
 }
 
@@ -312,22 +321,35 @@ func getProtocolVersion(ctx context.Context, mod api.Module, stack []uint64) {
 func getSourceAddr(ctx context.Context, mod api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	st := in.inRequest("get_source_addr")
-	st.scratch = st.scratch[:0]
-	if st.ex.RemoteAddr.IsValid() {
-		st.scratch = st.ex.RemoteAddr.AppendTo(st.scratch)
-	}
+	st.scratch = appendSourceAddr(st.scratch[:0], st.ex)
+	st.trace.add(readSourceAddr, 0, nil, st.scratch, 0)
 	stack[0] = in.writeIfFits(mod, uint32(stack[0]), uint32(stack[1]), st.scratch)
+}
+
+// appendSourceAddr appends the client's address to dst, nothing when it
+// is unknown.
+func appendSourceAddr(dst []byte, ex *http1.Exchange) []byte {
+	if ex.RemoteAddr.IsValid() {
+		dst = ex.RemoteAddr.AppendTo(dst)
+	}
+	return dst
 }
 
 // get_status_code() -> i32: the status set so far, 200 when none is.
 func getStatusCode(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	st := in.inRequest("get_status_code")
-	s := st.ex.Response.Status()
-	if s == 0 {
-		s = 200
-	}
+	s := statusOf(st.ex.Response)
+	st.trace.add(readStatus, 0, nil, nil, int64(s))
 	stack[0] = uint64(s)
+}
+
+// statusOf is the status set so far, 200 when none is.
+func statusOf(w *http1.ResponseWriter) int {
+	if s := w.Status(); s != 0 {
+		return s
+	}
+	return 200
 }
 
 // set_status_code(status_code i32): before next, the status of the

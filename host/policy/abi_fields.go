@@ -18,63 +18,72 @@ const maxHeaderFields = 1000
 // in a cache hook, where they are the response about to be sent.
 func (in *instance) header(kind uint32, mutate bool, what string) *http1.Header {
 	st := in.inRequest(what)
-	ex := st.ex
 	switch kind {
 	case kindRequest, kindRequestTrailers:
 		if mutate && st.afterNext {
 			in.trap("%s: request fields cannot change after the next handler", what)
 		}
-		if kind == kindRequest {
-			return &ex.Request.Header
-		}
-		return &ex.Request.Trailer
 	case kindResponse, kindRespTrailers:
-		if mutate && st.afterNext && !ex.Response.Buffering() && st.phase == phaseRequest {
+		if mutate && st.afterNext && !st.ex.Response.Buffering() && st.phase == phaseRequest {
 			in.trap("%s: response fields cannot change after the next handler without buffer_response", what)
 		}
-		if kind == kindResponse {
-			return ex.Response.Header()
-		}
-		return ex.Response.Trailer()
+	default:
+		in.trap("%s: unknown header kind %d", what, kind)
 	}
-	in.trap("%s: unknown header kind %d", what, kind)
-	return nil
+	return headerOf(st.ex, kind)
+}
+
+// headerOf returns the table of a valid header kind.
+func headerOf(ex *http1.Exchange, kind uint32) *http1.Header {
+	switch kind {
+	case kindRequest:
+		return &ex.Request.Header
+	case kindRequestTrailers:
+		return &ex.Request.Trailer
+	case kindResponse:
+		return ex.Response.Header()
+	}
+	return ex.Response.Trailer()
 }
 
 // get_header_names(kind, buf, buf_limit i32) -> count_len i64: each
 // distinct name once, lower-cased, NUL-terminated.
 func getHeaderNames(ctx context.Context, mod api.Module, stack []uint64) {
 	in := instanceOf(ctx)
-	h := in.header(uint32(stack[0]), false, "get_header_names")
-	buf, limit := uint32(stack[1]), uint32(stack[2])
-	var count, size uint32
-	for i := range h.Len() {
-		if name, _ := h.Field(i); !seenBefore(h, i, name) {
-			count++
-			size += uint32(len(name)) + 1
-		}
-	}
-	stack[0] = uint64(count)<<32 | uint64(size)
-	if count == 0 || size > limit {
-		return
-	}
-	out := in.read(mod, buf, size, "get_header_names buffer")
-	n := 0
+	kind := uint32(stack[0])
+	h := in.header(kind, false, "get_header_names")
+	st := &in.st
+	var count int
+	st.scratch, count = appendHeaderNames(st.scratch[:0], h)
+	st.trace.add(readHeaderNames, kind, nil, st.scratch, int64(count))
+	in.writeList(mod, stack, uint32(stack[1]), uint32(stack[2]), count, st.scratch)
+}
+
+// writeList answers a call returning count<<32|len: the list is written
+// only when it fits, as writeIfFits does.
+func (in *instance) writeList(mod api.Module, stack []uint64, buf, limit uint32, count int, list []byte) {
+	stack[0] = uint64(count)<<32 | in.writeIfFits(mod, buf, limit, list)
+}
+
+// appendHeaderNames appends each distinct name of h once, lower-cased and
+// NUL-terminated, and returns how many there are.
+func appendHeaderNames(dst []byte, h *http1.Header) ([]byte, int) {
+	count := 0
 	for i := range h.Len() {
 		name, _ := h.Field(i)
 		if seenBefore(h, i, name) {
 			continue
 		}
+		count++
 		for _, c := range name {
 			if 'A' <= c && c <= 'Z' {
 				c += 'a' - 'A'
 			}
-			out[n] = c
-			n++
+			dst = append(dst, c)
 		}
-		out[n] = 0
-		n++
+		dst = append(dst, 0)
 	}
+	return dst, count
 }
 
 // seenBefore reports whether a field before i has the same name.
@@ -110,32 +119,30 @@ func equalFold(a, b []byte) bool {
 // count_len i64: every value of the name, in order, NUL-terminated.
 func getHeaderValues(ctx context.Context, mod api.Module, stack []uint64) {
 	in := instanceOf(ctx)
-	h := in.header(uint32(stack[0]), false, "get_header_values")
+	kind := uint32(stack[0])
+	h := in.header(kind, false, "get_header_values")
 	name := in.read(mod, uint32(stack[1]), uint32(stack[2]), "header name")
 	if len(name) == 0 {
 		in.trap("get_header_values: empty header name")
 	}
-	buf, limit := uint32(stack[3]), uint32(stack[4])
-	var count, size uint32
+	st := &in.st
+	var count int
+	st.scratch, count = appendHeaderValues(st.scratch[:0], h, name)
+	st.trace.add(readHeaderValues, kind, name, st.scratch, int64(count))
+	in.writeList(mod, stack, uint32(stack[3]), uint32(stack[4]), count, st.scratch)
+}
+
+// appendHeaderValues appends every value of name in h, in order and
+// NUL-terminated, and returns how many there are.
+func appendHeaderValues(dst []byte, h *http1.Header, name []byte) ([]byte, int) {
+	count := 0
 	for i := range h.Len() {
 		if n, v := h.Field(i); equalFold(n, name) {
 			count++
-			size += uint32(len(v)) + 1
+			dst = append(append(dst, v...), 0)
 		}
 	}
-	stack[0] = uint64(count)<<32 | uint64(size)
-	if count == 0 || size > limit {
-		return
-	}
-	out := in.read(mod, buf, size, "get_header_values buffer")
-	p := 0
-	for i := range h.Len() {
-		if n, v := h.Field(i); equalFold(n, name) {
-			p += copy(out[p:], v)
-			out[p] = 0
-			p++
-		}
-	}
+	return dst, count
 }
 
 // nameValue reads and checks a field a guest wants to add: the name a
@@ -181,6 +188,7 @@ func setHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 	h.Del(string(name))
 	h.AddBytes(name, value)
 	in.checkSize(h, "set_header_value")
+	in.st.trace.add(effectSetHeader, uint32(stack[0]), name, value, 0)
 }
 
 // add_header_value(kind, name, name_len, value, value_len i32)
@@ -190,6 +198,7 @@ func addHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 	name, value := in.nameValue(mod, stack, "add_header_value")
 	h.AddBytes(name, value)
 	in.checkSize(h, "add_header_value")
+	in.st.trace.add(effectAddHeader, uint32(stack[0]), name, value, 0)
 }
 
 // remove_header(kind, name, name_len i32)
@@ -201,6 +210,7 @@ func removeHeader(ctx context.Context, mod api.Module, stack []uint64) {
 		in.trap("remove_header: empty header name")
 	}
 	h.Del(string(name))
+	in.st.trace.add(effectRemoveHeader, uint32(stack[0]), name, nil, 0)
 }
 
 // read_body(kind, buf, buf_limit i32) -> eof_len i64: the next bytes of
@@ -211,6 +221,7 @@ func removeHeader(ctx context.Context, mod api.Module, stack []uint64) {
 func readBody(ctx context.Context, mod api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	st := in.inRequest("read_body")
+	st.trace.spoil() // bodies are not compared
 	kind, buf, limit := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
 	if limit == 0 {
 		in.trap("read_body: buf_limit is zero")
@@ -257,6 +268,7 @@ func readBody(ctx context.Context, mod api.Module, stack []uint64) {
 func writeBody(ctx context.Context, mod api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	st := in.inRequest("write_body")
+	st.trace.spoil()
 	kind, n := uint32(stack[0]), uint32(stack[2])
 	p := in.gen.p
 	if int64(n) > p.maxBody || st.written+int64(n) > p.maxBody {

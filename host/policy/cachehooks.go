@@ -98,11 +98,12 @@ type CacheTimes struct {
 func (p *Policy) FailOpen() bool { return p.failOpen }
 
 // CacheRequest calls cache_request for ex. Request fields are visible to
-// the guest and read-only.
-func (p *Policy) CacheRequest(ex *http1.Exchange) (CacheRequestDecision, error) {
+// the guest and read-only. memo, when not nil, keeps the decision for
+// reuse if the guest allows it, and answers from it when it can (memo.go).
+func (p *Policy) CacheRequest(ex *http1.Exchange, memo *Memo) (CacheRequestDecision, error) {
 	var d CacheRequestDecision
-	err := p.callHook(ex, phaseCacheRequest, exportCacheRequest, CacheTimes{}, func(r uint64, st *reqState) string {
-		d = CacheRequestDecision{Access: CacheAccess(uint32(r)) & (CacheLookup | CacheStore | CacheOnlyIfCached | CachePurge), Key: st.cache.key}
+	err := p.callHook(ex, phaseCacheRequest, exportCacheRequest, CacheTimes{}, memo, func(r hookResult) string {
+		d = CacheRequestDecision{Access: CacheAccess(uint32(r.value)) & (CacheLookup | CacheStore | CacheOnlyIfCached | CachePurge), Key: r.key}
 		return ""
 	})
 	return d, err
@@ -110,11 +111,12 @@ func (p *Policy) CacheRequest(ex *http1.Exchange) (CacheRequestDecision, error) 
 
 // CacheLookup calls cache_lookup for ex with the stored response's fields
 // in ex.Response.Header(), which are what a hit will send: the guest may
-// set Age, Cache-Status and the like there.
-func (p *Policy) CacheLookup(ex *http1.Exchange, t CacheTimes) (CacheLookupDecision, error) {
+// set Age, Cache-Status and the like there. memo is as for CacheRequest;
+// it belongs with the stored response.
+func (p *Policy) CacheLookup(ex *http1.Exchange, t CacheTimes, memo *Memo) (CacheLookupDecision, error) {
 	var d CacheLookupDecision
-	err := p.callHook(ex, phaseCacheLookup, exportCacheLookup, t, func(r uint64, _ *reqState) string {
-		d = CacheLookupDecision{Action: CacheAction(r & 0xff), StaleIfError: r&cacheStaleIfError != 0}
+	err := p.callHook(ex, phaseCacheLookup, exportCacheLookup, t, memo, func(r hookResult) string {
+		d = CacheLookupDecision{Action: CacheAction(r.value & 0xff), StaleIfError: r.value&cacheStaleIfError != 0}
 		if d.Action > CacheStaleWhileRevalidate {
 			return fmt.Sprintf("returned the unknown action %d", d.Action)
 		}
@@ -128,8 +130,8 @@ func (p *Policy) CacheLookup(ex *http1.Exchange, t CacheTimes) (CacheLookupDecis
 // for the client; what is stored is the caller's own copy.
 func (p *Policy) CacheStore(ex *http1.Exchange, t CacheTimes) (CacheStoreDecision, error) {
 	var d CacheStoreDecision
-	err := p.callHook(ex, phaseCacheStore, exportCacheStore, t, func(r uint64, st *reqState) string {
-		d = CacheStoreDecision{Store: uint32(r) == 1, Lifetime: st.cache.lifetime}
+	err := p.callHook(ex, phaseCacheStore, exportCacheStore, t, nil, func(r hookResult) string {
+		d = CacheStoreDecision{Store: uint32(r.value) == 1, Lifetime: r.lifetime}
 		return ""
 	})
 	return d, err
@@ -139,14 +141,32 @@ func (p *Policy) CacheStore(ex *http1.Exchange, t CacheTimes) (CacheStoreDecisio
 // without Options.CacheHooks.
 var ErrNotCacheDecider = errors.New("policy does not make cache decisions")
 
-// callHook runs one cache hook on an instance of the current generation
-// and hands its result to decode while the request state is still the
-// hook's; decode returns why the result is invalid, if it is. A failure
-// is logged with the policy's name, counted, and
-// returned; the instance is then discarded.
-func (p *Policy) callHook(ex *http1.Exchange, phase callPhase, export string, t CacheTimes, decode func(uint64, *reqState) string) error {
+// hookResult is what a cache hook answered.
+type hookResult struct {
+	value    uint64
+	key      string   // set with cache_set_key
+	lifetime Lifetime // set with cache_set_lifetime
+}
+
+// callHook runs one cache hook on an instance of the current generation,
+// or answers it from memo, and hands its result to decode while the
+// request state is still the hook's; decode returns why the result is
+// invalid, if it is. A failure is logged with the policy's name, counted,
+// and returned; the instance is then discarded.
+func (p *Policy) callHook(ex *http1.Exchange, phase callPhase, export string, t CacheTimes, memo *Memo, decode func(hookResult) string) error {
 	if !p.cacheHooks {
 		return ErrNotCacheDecider
+	}
+	var args [3]uint64
+	if phase != phaseCacheRequest {
+		args = [3]uint64{unixSeconds(t.Request), unixSeconds(t.Response), unixSeconds(t.Now)}
+	}
+	if memo != nil {
+		if value, key, ok := memo.reuse(p, phase, args, ex); ok {
+			p.reused.Add(1)
+			decode(hookResult{value: value, key: key}) // valid: it was when recorded
+			return nil
+		}
 	}
 	g := p.acquire()
 	if g == nil {
@@ -157,20 +177,26 @@ func (p *Policy) callHook(ex *http1.Exchange, phase callPhase, export string, t 
 	if err != nil {
 		return p.hookFailed(ex, g.id, export, "instance: "+err.Error())
 	}
-	in.st.begin(ex, in.initFeatures)
-	in.st.phase, in.st.afterNext = phase, true
-	fn, nparams := in.cacheFns[phase], 0
-	if phase != phaseCacheRequest {
-		in.stack[0], in.stack[1], in.stack[2] = unixSeconds(t.Request), unixSeconds(t.Response), unixSeconds(t.Now)
-		nparams = 3
+	st := &in.st
+	st.begin(ex, in.initFeatures)
+	st.phase, st.afterNext = phase, true
+	st.trace.begin(memo != nil)
+	in.stack = args
+	nparams := 3
+	if phase == phaseCacheRequest {
+		nparams = 0
 	}
-	if f := in.call(fn, nparams); f != nil {
+	if f := in.call(in.cacheFns[phase], nparams); f != nil {
 		g.discard(in)
 		return p.hookFailed(ex, g.id, export, f.cause)
 	}
-	if cause := decode(in.stack[0], &in.st); cause != "" {
+	r := hookResult{value: in.stack[0], key: st.cache.key, lifetime: st.cache.lifetime}
+	if cause := decode(r); cause != "" {
 		g.discard(in)
 		return p.hookFailed(ex, g.id, export, cause)
+	}
+	if memo != nil {
+		st.trace.keep(memo, g, phase, args, r.value)
 	}
 	g.put(in)
 	return nil

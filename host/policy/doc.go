@@ -81,6 +81,8 @@
 //	counter_add(name, name_len, delta i64)        [a-z0-9_]{1,64}, at most 64 a policy; any call
 //	cache_set_key(key, key_len)                     in cache_request only
 //	cache_set_lifetime(fresh, swr, sie i64)         seconds, 0..10 years; in cache_store only
+//	cache_reusable()                                in cache_request and cache_lookup: the decision
+//	                                                follows from the reads and the times alone (memo.go)
 //
 // A policy loaded with Options.CacheHooks must export cache_request() ->
 // i32 (access bits lookup=1 store=2 only-if-cached=4 purge=8),

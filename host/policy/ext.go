@@ -145,6 +145,7 @@ func instantiateExtModule(ctx context.Context, rt wazero.Runtime) error {
 	fn("counter_add", counterAdd, i32, i32, i64)
 	fn("cache_set_key", cacheSetKey, i32, i32)
 	fn("cache_set_lifetime", cacheSetLifetime, i64, i64, i64)
+	fn("cache_reusable", cacheReusable)
 	_, err := b.Instantiate(ctx)
 	return err
 }
@@ -203,6 +204,7 @@ func counterAdd(ctx context.Context, mod api.Module, stack []uint64) {
 	if !in.gen.p.counters.add(name, int64(stack[2])) {
 		in.trap("counter_add: more than %d counters", maxCounters)
 	}
+	in.st.trace.add(effectCounterAdd, 0, name, nil, int64(stack[2]))
 }
 
 // cache_set_key(key, key_len i32): the primary cache key, in cache_request
@@ -218,6 +220,20 @@ func cacheSetKey(ctx context.Context, mod api.Module, stack []uint64) {
 		in.trap("cache_set_key: a key must be 1 to %d bytes, not %d", in.gen.p.maxHeader, len(key))
 	}
 	st.cache.key = string(key)
+	st.trace.add(effectSetKey, 0, nil, key, 0)
+}
+
+// cache_reusable(): in cache_request and cache_lookup, the guest's promise
+// that the call's result and effects follow from what it read through the
+// host and from the call's arguments alone, so that the host may answer
+// later calls that would read the same without calling it (memo.go).
+func cacheReusable(ctx context.Context, _ api.Module, _ []uint64) {
+	in := instanceOf(ctx)
+	st := in.inRequest("cache_reusable")
+	if st.phase != phaseCacheRequest && st.phase != phaseCacheLookup {
+		in.trap("cache_reusable: allowed in cache_request and cache_lookup only")
+	}
+	st.trace.reusable = true
 }
 
 // cache_set_lifetime(fresh, stale_while_revalidate, stale_if_error i64):

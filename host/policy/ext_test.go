@@ -2,7 +2,9 @@ package policy
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,12 +104,12 @@ func TestCacheHooks(t *testing.T) {
 
 	t.Run("cache_request", func(t *testing.T) {
 		ex, _ := exchange(t, get("", "X-Cache-Access: 7\r\nX-Cache-Key: k1\r\n"))
-		d, err := p.CacheRequest(ex)
+		d, err := p.CacheRequest(ex, nil)
 		require.NoError(t, err)
 		assert.Equal(t, CacheRequestDecision{Access: CacheLookup | CacheStore | CacheOnlyIfCached, Key: "k1"}, d)
 
 		ex, _ = exchange(t, get("", "X-Cache-Access: 8\r\n"))
-		d, err = p.CacheRequest(ex)
+		d, err = p.CacheRequest(ex, nil)
 		require.NoError(t, err)
 		assert.Equal(t, CacheRequestDecision{Access: CachePurge}, d, "no key set: the host's default")
 	})
@@ -122,7 +124,7 @@ func TestCacheHooks(t *testing.T) {
 			{"259", CacheLookupDecision{Action: CacheStaleWhileRevalidate, StaleIfError: true}},
 		} {
 			ex, finish := exchange(t, get("", "X-Lookup: "+tc.result+"\r\n"))
-			d, err := p.CacheLookup(ex, times)
+			d, err := p.CacheLookup(ex, times, nil)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, d, "result %s", tc.result)
 			r := finish()
@@ -130,7 +132,7 @@ func TestCacheHooks(t *testing.T) {
 			assert.Equal(t, "1000,1001", r.Header.Get("x-times"))
 		}
 		ex, _ := exchange(t, get("", "X-Lookup: 4\r\n"))
-		_, err := p.CacheLookup(ex, times)
+		_, err := p.CacheLookup(ex, times, nil)
 		assert.ErrorContains(t, err, "unknown action 4")
 	})
 	t.Run("cache_store", func(t *testing.T) {
@@ -154,7 +156,7 @@ func TestCacheHooks(t *testing.T) {
 			extra string
 			cause string
 		}{
-			{func(ex *http1.Exchange) error { _, err := p.CacheRequest(ex); return err }, "X-Cache-Status: 1\r\n", "set_status_code in a cache hook"},
+			{func(ex *http1.Exchange) error { _, err := p.CacheRequest(ex, nil); return err }, "X-Cache-Status: 1\r\n", "set_status_code in a cache hook"},
 			{func(ex *http1.Exchange) error { _, err := p.CacheStore(ex, times); return err }, "X-Store: bad-lifetime\r\n", "freshness lifetime of -1 s"},
 		} {
 			ex, _ := exchange(t, get("", tc.extra))
@@ -164,10 +166,11 @@ func TestCacheHooks(t *testing.T) {
 		assert.Equal(t, 500, r.StatusCode)
 		assert.Contains(t, logBuf.String(), "cache_set_key: allowed in cache_request only")
 	})
+	t.Run("reusable decisions", func(t *testing.T) { testReusableDecisions(t, p, times) })
 	t.Run("a policy that is not the decider", func(t *testing.T) {
 		plain := load(t, "conform", nil)
 		ex, _ := exchange(t, get(""))
-		_, err := plain.CacheRequest(ex)
+		_, err := plain.CacheRequest(ex, nil)
 		assert.ErrorIs(t, err, ErrNotCacheDecider)
 	})
 	t.Run("a decider must export the hooks", func(t *testing.T) {
@@ -211,4 +214,112 @@ func TestCountersSurviveASwap(t *testing.T) {
 	require.Equal(t, uint64(2), p.Stats().Generation)
 	do(t, c, get("counter", "X-Counter: hits\r\n"))
 	assert.Equal(t, map[string]int64{"hits": 4}, p.Stats().Counters)
+}
+
+// testReusableDecisions checks cache_reusable: a decision is reused, its
+// effects replayed, only while every read the guest made would read the
+// same, with the same times, generation and policy, and never after the
+// guest did what a reuse cannot repeat.
+func testReusableDecisions(t *testing.T, p *Policy, times CacheTimes) {
+	const reusable = "X-Reusable: 1\r\nX-Read-All: 1\r\nX-Lookup: 1\r\n"
+	base := get("", reusable)
+	// lookup asks p about raw, changed by change, and reports whether the
+	// guest was called.
+	lookup := func(t *testing.T, p *Policy, memo *Memo, raw string, tm CacheTimes, change func(*http1.Exchange)) (called bool, r response) {
+		t.Helper()
+		ex, finish := exchange(t, raw)
+		ex.Response.Header().Set("ETag", `"v1"`)
+		if change != nil {
+			change(ex)
+		}
+		calls, lookups := p.Stats().Calls, p.Stats().Counters["lookups"]
+		d, err := p.CacheLookup(ex, tm, memo)
+		require.NoError(t, err)
+		assert.Equal(t, CacheLookupDecision{Action: CacheFresh}, d)
+		assert.Equal(t, lookups+1, p.Stats().Counters["lookups"], "the counter counts reused decisions too")
+		return p.Stats().Calls > calls, finish()
+	}
+
+	t.Run("reused with its effects", func(t *testing.T) {
+		var memo Memo
+		reused := p.Stats().Reused
+		called, first := lookup(t, p, &memo, base, times, nil)
+		require.True(t, called)
+		called, again := lookup(t, p, &memo, base, times, nil)
+		assert.False(t, called, "the same reads: no guest call")
+		assert.Equal(t, reused+1, p.Stats().Reused)
+		for _, name := range []string{"age", "x-times", "etag"} {
+			assert.Equal(t, first.Header.Get(name), again.Header.Get(name), name)
+		}
+		assert.Equal(t, "30", again.Header.Get("age"))
+	})
+	t.Run("not reused when a read differs", func(t *testing.T) {
+		later := times
+		later.Now = later.Now.Add(time.Second)
+		other := load(t, "conform", func(o *Options) { o.Name, o.CacheHooks = "other", true })
+		for _, tc := range []struct {
+			name   string
+			raw    string
+			times  CacheTimes
+			change func(*http1.Exchange)
+			p      *Policy
+		}{
+			{name: "method", raw: strings.Replace(base, "GET", "HEAD", 1)},
+			{name: "uri", raw: strings.Replace(base, "/path?x=1", "/path?x=2", 1)},
+			{name: "protocol", raw: strings.Replace(base, "HTTP/1.1", "HTTP/1.0", 1)},
+			{name: "a field's value", raw: strings.Replace(base, "X-Reusable: 1", "X-Reusable: 2", 1)},
+			{name: "the request's field names", raw: get("", reusable, "X-More: 1\r\n")},
+			{name: "the response's field names", change: func(ex *http1.Exchange) { ex.Response.Header().Set("X-Stored", "1") }},
+			{name: "status", change: func(ex *http1.Exchange) { ex.Response.SetStatus(203) }},
+			{name: "source address", change: func(ex *http1.Exchange) { ex.RemoteAddr = netip.MustParseAddrPort("192.0.2.8:4242") }},
+			{name: "now", times: later},
+			{name: "another policy", p: other},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				var memo Memo
+				called, _ := lookup(t, p, &memo, base, times, nil)
+				require.True(t, called)
+				raw, tm, q := cmp.Or(tc.raw, base), times, cmp.Or(tc.p, p)
+				if !tc.times.Now.IsZero() {
+					tm = tc.times
+				}
+				called, _ = lookup(t, q, &memo, raw, tm, tc.change)
+				assert.True(t, called, "the guest decides again")
+			})
+		}
+	})
+	t.Run("not reused across a swap", func(t *testing.T) {
+		var memo Memo
+		called, _ := lookup(t, p, &memo, base, times, nil)
+		require.True(t, called)
+		data, err := os.ReadFile(guest("conform"))
+		require.NoError(t, err)
+		// An empty custom section: the same code, a new module, a new
+		// generation.
+		require.NoError(t, p.swapTo(t.Context(), append(data, 0, 3, 1, 'x', 0)))
+		called, _ = lookup(t, p, &memo, base, times, nil)
+		assert.True(t, called)
+	})
+	t.Run("not kept when the guest did not allow it or logged", func(t *testing.T) {
+		for _, raw := range []string{get("", "X-Lookup: 1\r\n"), get("", reusable, "X-Log: 1\r\n")} {
+			var memo Memo
+			for range 2 {
+				called, _ := lookup(t, p, &memo, raw, times, nil)
+				assert.True(t, called, raw)
+			}
+		}
+	})
+	t.Run("cache_request with its key", func(t *testing.T) {
+		var memo Memo
+		raw := get("", "X-Reusable: 1\r\nX-Cache-Access: 3\r\nX-Cache-Key: k1\r\n")
+		want := CacheRequestDecision{Access: CacheLookup | CacheStore, Key: "k1"}
+		for i := range 2 {
+			calls := p.Stats().Calls
+			ex, _ := exchange(t, raw)
+			d, err := p.CacheRequest(ex, &memo)
+			require.NoError(t, err)
+			assert.Equal(t, want, d)
+			assert.Equal(t, i == 0, p.Stats().Calls > calls, "call %d", i)
+		}
+	})
 }

@@ -96,11 +96,11 @@ type Policy struct {
 	seen   atomic.Pointer[fileSig]
 	lastID uint64
 
-	counters                                 counters
-	failureLog                               logRation
-	calls, errors, timeouts, swaps, rejected atomic.Uint64
-	open                                     atomic.Int64
-	loadTime                                 atomic.Int64
+	counters                                         counters
+	failureLog                                       logRation
+	calls, errors, timeouts, swaps, rejected, reused atomic.Uint64
+	open                                             atomic.Int64
+	loadTime                                         atomic.Int64
 }
 
 // Load compiles the module at opts.Path, checks its exports, instantiates
@@ -174,6 +174,7 @@ type Stats struct {
 	Calls      uint64        // guest calls (handle_request + handle_response)
 	Errors     uint64        // calls that failed, timeouts included
 	Timeouts   uint64
+	Reused     uint64 // cache decisions answered from a reusable one, without a guest call
 	Swaps      uint64 // successful loads after the first
 	Rejected   uint64 // reloads refused (bad module), old one kept
 	Instances  int64  // live instances, all generations
@@ -186,7 +187,7 @@ type Stats struct {
 func (p *Policy) Stats() Stats {
 	s := Stats{
 		Name: p.name, LoadTime: time.Duration(p.loadTime.Load()),
-		Calls: p.calls.Load(), Errors: p.errors.Load(), Timeouts: p.timeouts.Load(),
+		Calls: p.calls.Load(), Errors: p.errors.Load(), Timeouts: p.timeouts.Load(), Reused: p.reused.Load(),
 		Swaps: p.swaps.Load(), Rejected: p.rejected.Load(), Instances: p.open.Load(),
 		Counters: p.counters.snapshot(),
 	}

@@ -64,6 +64,7 @@ type reqState struct {
 		key      string
 		lifetime Lifetime
 	}
+	trace trace // of a cache hook that may be reused (memo.go)
 }
 
 // callPhase is which export an instance is running, for the host
@@ -83,12 +84,14 @@ func (st *reqState) begin(ex *http1.Exchange, f Features) {
 	st.reqPos, st.respPos, st.reqWritten, st.respWritten, st.written = 0, 0, false, false, 0
 	st.router, st.route = nil, Route{}
 	st.cache.key, st.cache.lifetime = "", Lifetime{}
+	st.trace.begin(false)
 }
 
 // end drops the references to the exchange, which is reused after the
 // request, and buffers that grew unusually large.
 func (st *reqState) end() {
 	st.ex, st.router = nil, nil
+	st.trace.on = false
 	if cap(st.body) > 1<<20 {
 		st.body = nil
 	}

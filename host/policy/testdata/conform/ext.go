@@ -27,6 +27,9 @@ func cacheSetKey(key unsafe.Pointer, n uint32)
 //go:wasmimport wasmhttpd_v1 cache_set_lifetime
 func cacheSetLifetime(fresh, staleWhileRevalidate, staleIfError int64)
 
+//go:wasmimport wasmhttpd_v1 cache_reusable
+func cacheReusable()
+
 // extRequest runs the extension cases of handle_request; it reports
 // whether test was one of them.
 func extRequest() bool {
@@ -73,14 +76,42 @@ func cacheRequest() uint32 {
 		setStatusCode(200) // traps: no status in a hook
 	}
 	access, _ := strconv.Atoi(header(req, "x-cache-access"))
+	reusable()
 	return uint32(access)
+}
+
+// reusable declares the hook's decision reusable when the request has
+// x-reusable; with x-read-all it reads, and so depends on, everything a
+// hook can read, and with x-log it logs, which a reuse cannot repeat.
+func reusable() {
+	if header(req, "x-reusable") == "" {
+		return
+	}
+	cacheReusable()
+	if header(req, "x-read-all") != "" {
+		getString(getMethod)
+		getString(getURI)
+		getString(getProtocolVersion)
+		getString(getSourceAddr)
+		getStatusCode()
+		names(req)
+		names(resp)
+		logEnabled(-1)
+	}
+	if header(req, "x-log") != "" {
+		msg := "looked up"
+		p, n := sp(msg)
+		logMsg(0, p, n)
+	}
 }
 
 //go:wasmexport cache_lookup
 func cacheLookup(requestTime, responseTime, now int64) uint32 {
+	reusable() // first: its reads are of the stored fields, not of the ones set here
 	set(resp, "age", strconv.FormatInt(now-responseTime, 10))
 	set(resp, "x-times", strconv.FormatInt(requestTime, 10)+","+strconv.FormatInt(responseTime, 10))
 	action, _ := strconv.Atoi(header(req, "x-lookup"))
+	counterAddN("lookups", 1)
 	return uint32(action)
 }
 

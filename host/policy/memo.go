@@ -1,0 +1,219 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"sync/atomic"
+
+	"wasmhttpd/host/http1"
+)
+
+// Reusable decisions (cache_reusable, docs/ABI.md).
+//
+// # RATIONALE
+//
+// A cache hit asks the policy twice (cache_request, cache_lookup), and for
+// a hot entry both calls see the same inputs and answer the same, second
+// after second: a standard-Go guest spends several microseconds per call
+// reaching that answer, more than the whole rest of a hit. The proxy must
+// not guess the answer — the policy owns the decision — so the policy says
+// when guessing is safe: a guest that calls cache_reusable promises that
+// its result and its effects are a function of what it read through the
+// host in that call and of the call's arguments (the times, in whole
+// seconds). The host records every read and every effect of the call
+// (a trace); a later call of the same hook, on the same generation, whose
+// reads would all return the same and whose arguments are the same, is
+// answered from the record: the effects are replayed, the guest is not
+// called. Nothing is assumed about which fields matter: a policy that
+// reads User-Agent has it compared, one that reads nothing about the URI
+// is reused across URIs. Reuse ends with the second (the times
+// change), with a swap (the generation changes), and with the stored
+// response (the proxy keeps lookup records on the entry).
+//
+// What a replay cannot repeat spoils the record: a log line, a body read.
+// Reads of the guest's own earlier writes are compared with the new
+// request's fields, which is conservative (a needless call at worst),
+// never wrong: if every earlier read matched, the guest would have made
+// the same writes and read them back.
+
+// Memo holds a hook's last reusable decision for the calls that may reuse
+// it: the caching proxy keeps one for cache_request and one per stored
+// response for cache_lookup. The zero value is empty; a Memo is safe for
+// concurrent use.
+type Memo struct{ last atomic.Pointer[record] }
+
+// traceOp is what a trace records of one host call.
+type traceOp uint8
+
+const (
+	// Reads: recomputed and compared before a record is reused.
+	readMethod traceOp = iota
+	readURI
+	readProtocol
+	readSourceAddr
+	readStatus
+	readHeaderNames
+	readHeaderValues
+	readLogEnabled
+	// Effects: replayed when it is.
+	effectSetHeader
+	effectAddHeader
+	effectRemoveHeader
+	effectCounterAdd
+	effectSetKey
+)
+
+// traceEntry is one recorded host call. name and value are spans of the
+// trace's data; n is a read's count or level, or a counter's delta.
+type traceEntry struct {
+	op          traceOp
+	kind        uint8 // header kind
+	name, value span
+	n           int64
+}
+
+type span struct{ start, end uint32 }
+
+// trace is what an instance records during a hook call that has a Memo.
+// Its buffers are kept across calls.
+type trace struct {
+	on       bool // the call has a Memo to fill
+	reusable bool // the guest called cache_reusable
+	spoiled  bool // it did something a replay cannot repeat
+	entries  []traceEntry
+	data     []byte
+}
+
+func (t *trace) begin(on bool) {
+	t.on, t.reusable, t.spoiled = on, false, false
+	t.entries, t.data = t.entries[:0], t.data[:0]
+}
+
+func (t *trace) span(b []byte) span {
+	start := uint32(len(t.data))
+	t.data = append(t.data, b...)
+	return span{start, uint32(len(t.data))}
+}
+
+func (t *trace) spanString(s string) span {
+	start := uint32(len(t.data))
+	t.data = append(t.data, s...)
+	return span{start, uint32(len(t.data))}
+}
+
+// add records a host call when the trace is on.
+func (t *trace) add(op traceOp, kind uint32, name, value []byte, n int64) {
+	if t.on {
+		t.entries = append(t.entries, traceEntry{op: op, kind: uint8(kind), name: t.span(name), value: t.span(value), n: n})
+	}
+}
+
+// addString is add for a value held as a string.
+func (t *trace) addString(op traceOp, value string) {
+	if t.on {
+		t.entries = append(t.entries, traceEntry{op: op, value: t.spanString(value)})
+	}
+}
+
+// spoil marks the call as not reusable.
+func (t *trace) spoil() { t.spoiled = true }
+
+// record is a reusable decision: the trace of the call that made it, its
+// arguments and its result, for one generation of one policy. It is never
+// changed once made.
+type record struct {
+	p       *Policy
+	gen     uint64
+	phase   callPhase
+	args    [3]uint64
+	result  uint64
+	entries []traceEntry
+	data    []byte
+}
+
+// keep turns the trace of a call that ended well into a record, when the
+// guest asked for it and nothing spoiled it.
+func (t *trace) keep(m *Memo, g *generation, phase callPhase, args [3]uint64, result uint64) {
+	if !t.on || !t.reusable || t.spoiled {
+		return
+	}
+	m.last.Store(&record{
+		p: g.p, gen: g.id, phase: phase, args: args, result: result,
+		entries: append([]traceEntry(nil), t.entries...),
+		data:    append([]byte(nil), t.data...),
+	})
+}
+
+// reuse answers a call from m's record when every read it recorded reads
+// the same on ex and the arguments are equal: it replays the effects on
+// ex and returns the result and the key the guest set. ok is false when
+// there is no such record, with nothing changed.
+func (m *Memo) reuse(p *Policy, phase callPhase, args [3]uint64, ex *http1.Exchange) (result uint64, key string, ok bool) {
+	r := m.last.Load()
+	g := p.cur.Load()
+	if r == nil || g == nil || r.p != p || r.gen != g.id || r.phase != phase || r.args != args {
+		return 0, "", false
+	}
+	var scratch [256]byte
+	for i := range r.entries {
+		e := &r.entries[i]
+		if e.op >= effectSetHeader {
+			continue
+		}
+		got, n := r.readAgain(e, ex, scratch[:0])
+		if n != e.n || !bytes.Equal(got, r.bytes(e.value)) {
+			return 0, "", false
+		}
+	}
+	for i := range r.entries {
+		e := &r.entries[i]
+		switch e.op {
+		case effectSetHeader:
+			h := headerOf(ex, uint32(e.kind))
+			h.Del(string(r.bytes(e.name)))
+			h.AddBytes(r.bytes(e.name), r.bytes(e.value))
+		case effectAddHeader:
+			headerOf(ex, uint32(e.kind)).AddBytes(r.bytes(e.name), r.bytes(e.value))
+		case effectRemoveHeader:
+			headerOf(ex, uint32(e.kind)).Del(string(r.bytes(e.name)))
+		case effectCounterAdd:
+			p.counters.add(r.bytes(e.name), e.n)
+		case effectSetKey:
+			key = string(r.bytes(e.value))
+		}
+	}
+	return r.result, key, true
+}
+
+func (r *record) bytes(s span) []byte { return r.data[s.start:s.end] }
+
+// readAgain performs a recorded read on ex, as the host function would
+// have answered it.
+func (r *record) readAgain(e *traceEntry, ex *http1.Exchange, dst []byte) ([]byte, int64) {
+	req := ex.Request
+	switch e.op {
+	case readMethod:
+		return append(dst, req.Method...), 0
+	case readURI:
+		return appendURI(dst, req), 0
+	case readProtocol:
+		return append(dst, req.Proto()...), 0
+	case readSourceAddr:
+		return appendSourceAddr(dst, ex), 0
+	case readStatus:
+		return dst, int64(statusOf(ex.Response))
+	case readHeaderNames:
+		b, count := appendHeaderNames(dst, headerOf(ex, uint32(e.kind)))
+		return b, int64(count)
+	case readHeaderValues:
+		b, count := appendHeaderValues(dst, headerOf(ex, uint32(e.kind)), r.bytes(e.name))
+		return b, int64(count)
+	case readLogEnabled:
+		lvl, _ := slogLevel(int32(e.n))
+		if r.p.log.Enabled(context.Background(), lvl) {
+			dst = append(dst, 1)
+		}
+		return dst, e.n
+	}
+	return dst, -1
+}
