@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -543,4 +545,43 @@ func mustAbs(t *testing.T, path string) string {
 	abs, err := filepath.Abs(path)
 	require.NoError(t, err)
 	return abs
+}
+
+// TestCacheReusesThePolicysDecisions: the standard cache policy declares
+// its decisions reusable, so repeated hits are answered without guest
+// calls — and a request whose fields differ where the policy looked (a
+// reload's no-cache) is still decided by the policy, in between hits.
+func TestCacheReusesThePolicysDecisions(t *testing.T) {
+	o := newScriptedOrigin(t)
+	url := o.handle("/reused", fixed("reused", "Cache-Control", "max-age=60", "ETag", `"u1"`))
+	inst := startServer(t, withAdmin(cachingConfig(t, t.TempDir(), "")))
+	c := cacheClient(inst.proxy())
+	fetch(t, c, "GET", url, nil)
+	waitStored(t, c, url)
+
+	hit := func() {
+		t.Helper()
+		resp, body := fetch(t, c, "GET", url, nil)
+		assert.Equal(t, "reused", body)
+		assert.Regexp(t, `^wasmhttpd; hit; ttl=\d+$`, resp.Header.Get("Cache-Status"))
+		assert.NotEmpty(t, resp.Header.Get("Age"))
+	}
+	for range 5 {
+		hit()
+	}
+	resp, body := fetch(t, c, "GET", url, nil, "Cache-Control", "no-cache")
+	assert.Equal(t, "reused", body)
+	assert.Regexp(t, `^wasmhttpd; fwd=request; fwd-status=304; stored; ttl=\d+$`, resp.Header.Get("Cache-Status"))
+	assert.Equal(t, 2, o.count("/reused"))
+	hit()
+	assert.Equal(t, 2, o.count("/reused"))
+
+	_, metrics := get(t, "GET", "http://"+inst.admin()+"/metrics", nil)
+	m := regexp.MustCompile(`wasmhttpd_policy_reused_decisions_total\{policy="cache"\} (\d+)`).FindStringSubmatch(metrics)
+	require.NotNil(t, m, metrics)
+	reused, err := strconv.Atoi(m[1])
+	require.NoError(t, err)
+	// At least the cache_request of four of the five hits (the first
+	// follows waitStored's only-if-cached, which read differently).
+	assert.GreaterOrEqual(t, reused, 4)
 }

@@ -106,6 +106,9 @@ type Host interface {
 	// CacheSetLifetime records, in seconds, the freshness lifetime and
 	// the stale-while-revalidate and stale-if-error windows.
 	CacheSetLifetime(fresh, staleWhileRevalidate, staleIfError int64)
+	// CacheReusable lets the host reuse the current cache decision for
+	// later calls that read the same (docs/ABI.md, cache_reusable).
+	CacheReusable()
 }
 
 // Request is the request in flight.

@@ -82,6 +82,9 @@ func cacheSetKey(key unsafe.Pointer, keyLen uint32)
 //go:wasmimport wasmhttpd_v1 cache_set_lifetime
 func cacheSetLifetime(fresh, staleWhileRevalidate, staleIfError int64)
 
+//go:wasmimport wasmhttpd_v1 cache_reusable
+func cacheReusable()
+
 // imports is the Host of a wasip1 build: the imports of both modules.
 type imports struct{}
 
@@ -311,3 +314,6 @@ func (imports) CacheSetKey(key string) { cacheSetKey(strPtr(key), uint32(len(key
 func (imports) CacheSetLifetime(fresh, staleWhileRevalidate, staleIfError int64) {
 	cacheSetLifetime(fresh, staleWhileRevalidate, staleIfError)
 }
+
+// CacheReusable implements Host.
+func (imports) CacheReusable() { cacheReusable() }

@@ -55,8 +55,10 @@ func init() { cache.Handle(rules{}) }
 // rules is the cache.Handler.
 type rules struct{}
 
-// Request implements cache.Handler.
+// Request implements cache.Handler. Its decisions, like Lookup's, follow
+// from the fields read and the times alone, so the host may reuse them.
 func (rules) Request(req guest.Request) cache.Access {
+	cache.Reusable()
 	switch req.Method() {
 	case "GET", "HEAD":
 	case "PURGE":
@@ -89,6 +91,7 @@ func forced(req guest.Request) bool {
 
 // Lookup implements cache.Handler.
 func (rules) Lookup(req guest.Request, stored guest.Response, t cache.Times) cache.Decision {
+	cache.Reusable()
 	h := stored.Header()
 	cc := directives(h.Values("Cache-Control"))
 	life, _ := lifetime(cc)

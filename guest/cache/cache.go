@@ -90,6 +90,18 @@ func SetLifetime(fresh, staleWhileRevalidate, staleIfError time.Duration) {
 	guest.CurrentHost().CacheSetLifetime(int64(fresh/time.Second), int64(staleWhileRevalidate/time.Second), int64(staleIfError/time.Second))
 }
 
+// Reusable tells the host that the decision being made, in Request or
+// Lookup, follows from what the policy read of the request and the
+// response and from the Times alone — nothing random, no clock of its
+// own, nothing remembered from earlier calls — and so may be reused, with
+// the fields set, for later requests that read the same: the host then
+// answers them without calling the policy. A policy whose decisions are
+// pure calls it on every call; it turns a hit's two guest calls into a
+// comparison of the fields read (docs/ABI.md, cache_reusable). Counters
+// added in a reused call are added again on each reuse; a call that logs
+// is not reused.
+func Reusable() { guest.CurrentHost().CacheReusable() }
+
 // DispatchRequest runs the handler's Request against h and returns the
 // cache_request result. The wasm export calls it; so do fake hosts.
 func DispatchRequest(h guest.Host) uint32 {

@@ -37,6 +37,7 @@ type Host struct {
 	Counters map[string]int64
 	CacheKey string
 	Lifetime [3]int64 // fresh, stale-while-revalidate, stale-if-error, in seconds
+	Reusable bool     // the policy called cache_reusable
 }
 
 // Route is a route a policy chose; the zero value means none.
@@ -241,6 +242,9 @@ func (h *Host) CacheSetKey(key string) { h.CacheKey = key }
 func (h *Host) CacheSetLifetime(fresh, staleWhileRevalidate, staleIfError int64) {
 	h.Lifetime = [3]int64{fresh, staleWhileRevalidate, staleIfError}
 }
+
+// CacheReusable implements guest.Host.
+func (h *Host) CacheReusable() { h.Reusable = true }
 
 // compile-time check
 var _ guest.Host = (*Host)(nil)

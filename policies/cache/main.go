@@ -102,8 +102,10 @@ func newPolicy(raw []byte) (*policy, error) {
 	return p, nil
 }
 
-// Request implements cache.Handler.
+// Request implements cache.Handler. Its decisions, like Lookup's, follow
+// from the fields read and the times: reusable.
 func (p *policy) Request(req guest.Request) cache.Access {
+	cache.Reusable()
 	access := cache.Lookup | cache.Store
 	switch req.Method() {
 	case "GET":
@@ -189,6 +191,7 @@ func requestNoCache(req guest.Request, rc directives) bool {
 // Lookup implements cache.Handler. Times and ages are whole seconds, as
 // HTTP has them.
 func (p *policy) Lookup(req guest.Request, resp guest.Response, t cache.Times) cache.Decision {
+	cache.Reusable()
 	s := p.storedOf(resp, t.Response.Unix())
 	age := s.currentAge(t.Request.Unix(), t.Response.Unix(), t.Now.Unix())
 	life, _ := s.freshnessLifetime(p.cfg.Shared, p.cfg.HeuristicFraction, p.maxHeuristic)

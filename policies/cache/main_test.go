@@ -59,6 +59,7 @@ func TestRequestAccess(t *testing.T) {
 		h.Source = tc.source
 		req, _ := guest.NewExchange(h)
 		assert.Equal(t, tc.want, p.Request(req), "%s %v from %s", tc.method, tc.fields, tc.source)
+		assert.True(t, h.Reusable, "a decision of the fields read alone")
 	}
 	anyone := newTestPolicy(t, `{"purge":"any"}`)
 	h := exchange("PURGE", nil, 0)
@@ -183,6 +184,7 @@ func TestLookup(t *testing.T) {
 			h := exchange("GET", tc.reqFields, 200, tc.fields...)
 			req, resp := guest.NewExchange(h)
 			assert.Equal(t, tc.want, p.Lookup(req, resp, stored(tc.after)))
+			assert.True(t, h.Reusable, "a decision of the fields read and the times alone")
 			if tc.age != "" {
 				assert.Equal(t, tc.age, h.Get(guest.KindResponseHeaders, "age"))
 			}
