@@ -48,6 +48,7 @@ import (
 
 	"wasmhttpd/guest"
 	"wasmhttpd/guest/cache"
+	"wasmhttpd/guest/cache/rfc9111"
 )
 
 func main() {}
@@ -72,8 +73,9 @@ type policy struct {
 
 	// Reused by every call (an instance serves one at a time): a
 	// standard-Go guest pays about a microsecond per allocation.
-	reqCC, respCC directives
-	status        []byte
+	reqCC  rfc9111.Directives
+	stored rfc9111.Response
+	status []byte
 	// The last Cache-Status and Age values sent, reused while they do
 	// not change (a hot entry's change once a second), sparing the
 	// string each hit would otherwise allocate.
@@ -123,17 +125,17 @@ func (p *policy) Request(req guest.Request) cache.Access {
 		return 0
 	}
 	rc := p.requestDirectives(req)
-	if rc.has("no-store") {
+	if rc.Has("no-store") {
 		access &^= cache.Store
 	}
-	if rc.has("only-if-cached") {
+	if rc.Has("only-if-cached") {
 		access |= cache.OnlyIfCached
 	}
 	return access
 }
 
-func (p *policy) requestDirectives(req guest.Request) directives {
-	p.reqCC = parseDirectives(p.reqCC, req.Header().Values("Cache-Control"))
+func (p *policy) requestDirectives(req guest.Request) rfc9111.Directives {
+	p.reqCC = rfc9111.ParseDirectives(p.reqCC, req.Header().Values("Cache-Control"))
 	return p.reqCC
 }
 
@@ -148,111 +150,72 @@ func (p *policy) mayPurge(source string) bool {
 	return false
 }
 
-// storedOf reads the fields the freshness rules need from a response;
-// now (Unix seconds) stands in for a missing or invalid Date.
-func (p *policy) storedOf(resp guest.Response, now int64) stored {
-	h := resp.Header()
-	p.respCC = parseDirectives(p.respCC, h.Values("Cache-Control"))
-	s := stored{status: resp.StatusCode(), cc: p.respCC, date: now}
-	if v, ok := h.Get("Date"); ok {
-		if d, ok := httpDate(v); ok {
-			s.date = d
-		}
-	}
-	if v, ok := h.Get("Age"); ok {
-		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n >= 0 {
-			s.age = min(n, maxDelta)
-		}
-	}
-	s.expires, _ = h.Get("Expires")
-	s.lastModified, _ = h.Get("Last-Modified")
-	_, etag := h.Get("ETag")
-	s.hasValidator = etag || s.lastModified != ""
-	return s
-}
-
-// requestNoCache reports the request's no-cache, or Pragma: no-cache when
-// there is no Cache-Control (RFC 9111 5.4).
-func requestNoCache(req guest.Request, rc directives) bool {
-	if rc.has("no-cache") {
-		return true
-	}
-	if len(rc) > 0 {
-		return false
-	}
-	for _, v := range req.Header().Values("Pragma") {
-		if strings.Contains(strings.ToLower(v), "no-cache") {
-			return true
-		}
-	}
-	return false
-}
-
 // Lookup implements cache.Handler. Times and ages are whole seconds, as
 // HTTP has them.
 func (p *policy) Lookup(req guest.Request, resp guest.Response, t cache.Times) cache.Decision {
 	cache.Reusable()
-	s := p.storedOf(resp, t.Response.Unix())
-	age := s.currentAge(t.Request.Unix(), t.Response.Unix(), t.Now.Unix())
-	life, _ := s.freshnessLifetime(p.cfg.Shared, p.cfg.HeuristicFraction, p.maxHeuristic)
+	s := &p.stored
+	rfc9111.ReadResponse(s, resp.StatusCode(), resp.Header(), t.Response.Unix())
+	age := s.CurrentAge(t.Request.Unix(), t.Response.Unix(), t.Now.Unix())
+	life, _ := s.FreshnessLifetime(p.cfg.Shared, p.cfg.HeuristicFraction, p.maxHeuristic)
 	p.setAge(resp, max(0, age))
 	ttl := life - age
 	rc := p.requestDirectives(req)
 
 	switch {
-	case requestNoCache(req, rc):
-		return p.revalidate(resp, &s, "request", ttl, false)
+	case rfc9111.RequestNoCache(rc, req.Header()):
+		return p.revalidate(resp, s, "request", ttl, false)
 	case exceeds(rc, "max-age", age):
-		return p.revalidate(resp, &s, "request", ttl, false)
+		return p.revalidate(resp, s, "request", ttl, false)
 	case below(rc, "min-fresh", life-age):
-		return p.revalidate(resp, &s, "request", ttl, false)
-	case s.cc.has("no-cache"):
-		return p.revalidate(resp, &s, "stale", ttl, false)
+		return p.revalidate(resp, s, "request", ttl, false)
+	case s.CC.Has("no-cache"):
+		return p.revalidate(resp, s, "stale", ttl, false)
 	case age < life:
 		p.setStatus(resp, "hit", ttl, "")
 		return cache.Decision{Action: cache.Fresh}
-	case s.mustRevalidate(p.cfg.Shared):
-		return p.revalidate(resp, &s, "stale", ttl, false)
+	case s.MustRevalidate(p.cfg.Shared):
+		return p.revalidate(resp, s, "stale", ttl, false)
 	}
 	staleness := age - life
-	if v, ok := rc.get("max-stale"); ok && (v == "" || !exceeds(rc, "max-stale", staleness)) {
+	if v, ok := rc.Get("max-stale"); ok && (v == "" || !exceeds(rc, "max-stale", staleness)) {
 		p.setStatus(resp, "hit", ttl, "max-stale")
 		return cache.Decision{Action: cache.Fresh}
 	}
-	staleIfError := within(s.cc, "stale-if-error", staleness) || within(rc, "stale-if-error", staleness)
-	if within(s.cc, "stale-while-revalidate", staleness) && s.hasValidator {
+	staleIfError := within(s.CC, "stale-if-error", staleness) || within(rc, "stale-if-error", staleness)
+	if within(s.CC, "stale-while-revalidate", staleness) && s.HasValidator {
 		p.setStatus(resp, "hit", ttl, "stale-while-revalidate")
 		return cache.Decision{Action: cache.StaleWhileRevalidate, StaleIfError: staleIfError}
 	}
-	return p.revalidate(resp, &s, "stale", ttl, staleIfError)
+	return p.revalidate(resp, s, "stale", ttl, staleIfError)
 }
 
 // exceeds reports whether d holds the delta-seconds directive name and
 // secs is more than its value.
-func exceeds(d directives, name string, secs int64) bool {
-	v, ok := d.seconds(name)
+func exceeds(d rfc9111.Directives, name string, secs int64) bool {
+	v, ok := d.Seconds(name)
 	return ok && secs > v
 }
 
 // below reports whether d holds the delta-seconds directive name and secs
 // is less than its value.
-func below(d directives, name string, secs int64) bool {
-	v, ok := d.seconds(name)
+func below(d rfc9111.Directives, name string, secs int64) bool {
+	v, ok := d.Seconds(name)
 	return ok && secs < v
 }
 
 // within reports whether d holds the delta-seconds directive name and
 // secs is at most its value.
-func within(d directives, name string, secs int64) bool {
-	v, ok := d.seconds(name)
+func within(d rfc9111.Directives, name string, secs int64) bool {
+	v, ok := d.Seconds(name)
 	return ok && secs <= v
 }
 
 // revalidate decides a stored response that needs the origin: a
 // conditional request when it has validators, a fetch otherwise.
-func (p *policy) revalidate(resp guest.Response, s *stored, fwd string, ttl int64, staleIfError bool) cache.Decision {
+func (p *policy) revalidate(resp guest.Response, s *rfc9111.Response, fwd string, ttl int64, staleIfError bool) cache.Decision {
 	p.setStatus(resp, "fwd="+fwd, ttl, "")
-	if !s.hasValidator {
+	if !s.HasValidator {
 		return cache.Decision{Action: cache.Miss, StaleIfError: staleIfError}
 	}
 	return cache.Decision{Action: cache.Revalidate, StaleIfError: staleIfError}
@@ -271,10 +234,11 @@ func (p *policy) Store(req guest.Request, resp guest.Response, t cache.Times) bo
 	case revalidated:
 		fwd = "fwd=stale; fwd-status=304"
 	}
-	s := p.storedOf(resp, t.Response.Unix())
-	life, _ := s.freshnessLifetime(p.cfg.Shared, p.cfg.HeuristicFraction, p.maxHeuristic)
-	reason := p.refusal(req, resp, &s, code, revalidated)
-	if reason == "" && life == 0 && !s.hasValidator {
+	s := &p.stored
+	rfc9111.ReadResponse(s, code, resp.Header(), t.Response.Unix())
+	life, _ := s.FreshnessLifetime(p.cfg.Shared, p.cfg.HeuristicFraction, p.maxHeuristic)
+	reason := p.refusal(req, resp, s, code, revalidated)
+	if reason == "" && life == 0 && !s.HasValidator {
 		reason = "never fresh, no validator"
 	}
 	if reason != "" {
@@ -283,13 +247,13 @@ func (p *policy) Store(req guest.Request, resp guest.Response, t cache.Times) bo
 		p.sendStatus(resp)
 		return false
 	}
-	swr, _ := s.cc.seconds("stale-while-revalidate")
-	sie, _ := s.cc.seconds("stale-if-error")
-	if s.mustRevalidate(p.cfg.Shared) {
+	swr, _ := s.CC.Seconds("stale-while-revalidate")
+	sie, _ := s.CC.Seconds("stale-if-error")
+	if s.MustRevalidate(p.cfg.Shared) {
 		swr, sie = 0, 0
 	}
 	cache.SetLifetime(recorded(life), recorded(swr), recorded(sie))
-	p.setStatus(resp, fwd+"; stored", life-s.currentAge(t.Request.Unix(), t.Response.Unix(), t.Now.Unix()), "")
+	p.setStatus(resp, fwd+"; stored", life-s.CurrentAge(t.Request.Unix(), t.Response.Unix(), t.Now.Unix()), "")
 	return true
 }
 
@@ -313,23 +277,23 @@ func recorded(secs int64) time.Duration {
 // age is reported as fwd=stale.
 func (p *policy) askedToRevalidate(req guest.Request) bool {
 	rc := p.requestDirectives(req)
-	maxAge, ok := rc.seconds("max-age")
-	return requestNoCache(req, rc) || ok && maxAge == 0
+	maxAge, ok := rc.Seconds("max-age")
+	return rfc9111.RequestNoCache(rc, req.Header()) || ok && maxAge == 0
 }
 
 // refusal says why a response must not be stored, "" when it may be.
-func (p *policy) refusal(req guest.Request, resp guest.Response, s *stored, code uint32, revalidated bool) string {
+func (p *policy) refusal(req guest.Request, resp guest.Response, s *rfc9111.Response, code uint32, revalidated bool) string {
 	if req.Method() != "GET" {
 		return "method"
 	}
-	if p.requestDirectives(req).has("no-store") {
+	if p.requestDirectives(req).Has("no-store") {
 		return "request no-store"
 	}
-	cc := s.cc
+	cc := s.CC
 	switch {
-	case cc.has("no-store"):
+	case cc.Has("no-store"):
 		return "no-store"
-	case p.cfg.Shared && cc.has("private"):
+	case p.cfg.Shared && cc.Has("private"):
 		return "private"
 	case code == 206:
 		return "partial content"
@@ -337,7 +301,7 @@ func (p *policy) refusal(req guest.Request, resp guest.Response, s *stored, code
 		return "status"
 	}
 	if _, auth := req.Header().Get("Authorization"); auth && p.cfg.Shared &&
-		!cc.has("public") && !cc.has("must-revalidate") && !cc.has("s-maxage") {
+		!cc.Has("public") && !cc.Has("must-revalidate") && !cc.Has("s-maxage") {
 		return "authorization"
 	}
 	h := resp.Header()
@@ -346,8 +310,8 @@ func (p *policy) refusal(req guest.Request, resp guest.Response, s *stored, code
 			return "vary *"
 		}
 	}
-	if revalidated || cc.has("max-age") || cc.has("s-maxage") && p.cfg.Shared || s.expires != "" ||
-		cc.has("public") || heuristicallyCacheable(code) {
+	if revalidated || cc.Has("max-age") || cc.Has("s-maxage") && p.cfg.Shared || s.Expires != "" ||
+		cc.Has("public") || rfc9111.HeuristicallyCacheable(code) {
 		return ""
 	}
 	return "status not cacheable by default"
