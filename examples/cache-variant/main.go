@@ -22,11 +22,13 @@
 // live in the module — which is the point of the example: the module is
 // the policy.
 //
-// The core rules are a deliberately small subset of policies/cache: the
-// freshness lifetime is s-maxage or max-age only (no Expires, no
-// heuristic), there is no stale serving, and PURGE is allowed from
-// loopback. policies/cache is a main package and cannot be imported; a
-// variant that wants all of its rules copies them.
+// The core rules are a deliberately small subset of policies/cache's,
+// computed with the same RFC 9111 arithmetic, which both take from
+// package wasmhttpd/guest/cache/rfc9111: the freshness lifetime is
+// s-maxage or max-age only (no Expires, no heuristic), there is no stale
+// serving, and PURGE is allowed from loopback. A variant that wants more
+// of the standard rules finds their parts there (FreshnessLifetime with
+// Expires and the heuristic, MustRevalidate, RequestNoCache with Pragma).
 package main
 
 import (
@@ -37,6 +39,7 @@ import (
 
 	"wasmhttpd/guest"
 	"wasmhttpd/guest/cache"
+	"wasmhttpd/guest/cache/rfc9111"
 )
 
 // The operator's rules, set with -ldflags "-X main.forcedHost=…".
@@ -45,19 +48,25 @@ var (
 	neverPrefix = "/account/"          // "" caches every path
 )
 
-// forcedTTL is how long a response of forcedHost stays fresh.
-const forcedTTL = time.Hour
+// forcedTTL is how long a response of forcedHost stays fresh, in
+// seconds: an hour.
+const forcedTTL = 3600
 
 func main() {}
 
-func init() { cache.Handle(rules{}) }
+func init() { cache.Handle(&rules{}) }
 
 // rules is the cache.Handler.
-type rules struct{}
+type rules struct {
+	// Reused by every call (an instance serves one at a time): a
+	// standard-Go guest pays about a microsecond per allocation.
+	reqCC  rfc9111.Directives
+	stored rfc9111.Response
+}
 
 // Request implements cache.Handler. Its decisions, like Lookup's, follow
 // from the fields read and the times alone, so the host may reuse them.
-func (rules) Request(req guest.Request) cache.Access {
+func (r *rules) Request(req guest.Request) cache.Access {
 	cache.Reusable()
 	switch req.Method() {
 	case "GET", "HEAD":
@@ -73,14 +82,20 @@ func (rules) Request(req guest.Request) cache.Access {
 		return 0
 	}
 	access := cache.Lookup | cache.Store
-	rc := directives(req.Header().Values("Cache-Control"))
-	if has(rc, "no-store") {
+	rc := r.requestDirectives(req)
+	if rc.Has("no-store") {
 		access &^= cache.Store
 	}
-	if has(rc, "only-if-cached") {
+	if rc.Has("only-if-cached") {
 		access |= cache.OnlyIfCached
 	}
 	return access
+}
+
+// requestDirectives parses the request's Cache-Control.
+func (r *rules) requestDirectives(req guest.Request) rfc9111.Directives {
+	r.reqCC = rfc9111.ParseDirectives(r.reqCC, req.Header().Values("Cache-Control"))
+	return r.reqCC
 }
 
 // forced reports whether the request's host is the one with a forced TTL.
@@ -89,54 +104,43 @@ func forced(req guest.Request) bool {
 	return strings.EqualFold(host, forcedHost)
 }
 
-// Lookup implements cache.Handler.
-func (rules) Lookup(req guest.Request, stored guest.Response, t cache.Times) cache.Decision {
+// Lookup implements cache.Handler. Times and ages are whole seconds, as
+// HTTP has them.
+func (r *rules) Lookup(req guest.Request, stored guest.Response, t cache.Times) cache.Decision {
 	cache.Reusable()
-	h := stored.Header()
-	cc := directives(h.Values("Cache-Control"))
-	life, _ := lifetime(cc)
+	s := &r.stored
+	rfc9111.ReadResponse(s, stored.StatusCode(), stored.Header(), t.Response.Unix())
+	life, _ := s.CC.MaxAge(true)
 	if forced(req) {
 		life = forcedTTL
 	}
-	age := t.Now.Sub(t.Response)
-	if v, ok := h.Get("Age"); ok {
-		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n > 0 {
-			age += time.Duration(n) * time.Second
-		}
-	}
-	h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
-	ttl := "ttl=" + strconv.FormatInt(int64((life-age)/time.Second), 10)
+	age := s.CurrentAge(t.Request.Unix(), t.Response.Unix(), t.Now.Unix())
+	stored.Header().Set("Age", strconv.FormatInt(age, 10))
+	ttl := "ttl=" + strconv.FormatInt(life-age, 10)
 
-	reqNoCache := has(directives(req.Header().Values("Cache-Control")), "no-cache")
-	if age < life && !reqNoCache && (!has(cc, "no-cache") || forced(req)) {
+	reqNoCache := r.requestDirectives(req).Has("no-cache")
+	if age < life && !reqNoCache && (!s.CC.Has("no-cache") || forced(req)) {
 		status(stored, "hit", ttl)
 		return cache.Decision{Action: cache.Fresh}
 	}
 	status(stored, "fwd=stale", ttl)
-	if hasValidator(h) {
+	if s.HasValidator {
 		return cache.Decision{Action: cache.Revalidate}
 	}
 	return cache.Decision{Action: cache.Miss}
 }
 
-// hasValidator reports an ETag or Last-Modified to revalidate with.
-func hasValidator(h guest.Header) bool {
-	_, etag := h.Get("ETag")
-	_, lastModified := h.Get("Last-Modified")
-	return etag || lastModified
-}
-
 // Store implements cache.Handler. A 304 arrives with the stored fields
 // refreshed by the origin's.
-func (rules) Store(req guest.Request, resp guest.Response, _ cache.Times) bool {
+func (r *rules) Store(req guest.Request, resp guest.Response, t cache.Times) bool {
 	code := resp.StatusCode()
 	fwd := "fwd=miss"
 	if code == 304 {
 		fwd = "fwd=stale"
 	}
 	fwd += "; fwd-status=" + strconv.Itoa(int(code))
-	h := resp.Header()
-	cc := directives(h.Values("Cache-Control"))
+	s := &r.stored
+	rfc9111.ReadResponse(s, code, resp.Header(), t.Response.Unix())
 	refuse := func(reason string) bool {
 		status(resp, fwd, "detail="+strconv.Quote(reason))
 		return false
@@ -147,16 +151,16 @@ func (rules) Store(req guest.Request, resp guest.Response, _ cache.Times) bool {
 		return refuse("method")
 	case code != 200 && code != 304:
 		return refuse("status")
-	case has(directives(req.Header().Values("Cache-Control")), "no-store"):
+	case r.requestDirectives(req).Has("no-store"):
 		return refuse("request no-store")
-	case has(cc, "no-store"), has(cc, "private"):
+	case s.CC.Has("no-store"), s.CC.Has("private"):
 		return refuse("no-store or private")
-	case auth && !has(cc, "public"):
+	case auth && !s.CC.Has("public"):
 		return refuse("authorization")
-	case strings.Contains(strings.Join(h.Values("Vary"), ","), "*"):
+	case strings.Contains(strings.Join(resp.Header().Values("Vary"), ","), "*"):
 		return refuse("vary *")
 	}
-	life, explicit := lifetime(cc)
+	life, explicit := s.CC.MaxAge(true)
 	detail := ""
 	if forced(req) {
 		life, explicit, detail = forcedTTL, true, "; detail=forced"
@@ -164,47 +168,12 @@ func (rules) Store(req guest.Request, resp guest.Response, _ cache.Times) bool {
 	switch {
 	case !explicit:
 		return refuse("no lifetime")
-	case life == 0 && !hasValidator(h):
+	case life == 0 && !s.HasValidator:
 		return refuse("never fresh, no validator")
 	}
-	cache.SetLifetime(life, 0, 0)
-	status(resp, fwd, "stored", "ttl="+strconv.FormatInt(int64(life/time.Second), 10)+detail)
+	cache.SetLifetime(time.Duration(life)*time.Second, 0, 0)
+	status(resp, fwd, "stored", "ttl="+strconv.FormatInt(life, 10)+detail)
 	return true
-}
-
-// lifetime is s-maxage, else max-age; explicit is false without either.
-func lifetime(cc map[string]string) (life time.Duration, explicit bool) {
-	for _, name := range [...]string{"s-maxage", "max-age"} {
-		if v, ok := cc[name]; ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
-				return 0, true // malformed: stale (RFC 9111 4.2.1)
-			}
-			return time.Duration(min(n, 1<<31)) * time.Second, true
-		}
-	}
-	return 0, false
-}
-
-// directives parses Cache-Control lines into lower-cased names and their
-// values (quotes removed); commas inside quoted values are not expected
-// in the directives these rules read.
-func directives(lines []string) map[string]string {
-	d := map[string]string{}
-	for _, line := range lines {
-		for _, item := range strings.Split(line, ",") {
-			name, value, _ := strings.Cut(strings.TrimSpace(item), "=")
-			if name != "" {
-				d[strings.ToLower(name)] = strings.Trim(value, `"`)
-			}
-		}
-	}
-	return d
-}
-
-func has(d map[string]string, name string) bool {
-	_, ok := d[name]
-	return ok
 }
 
 // status sets Cache-Status (RFC 9211).

@@ -18,6 +18,9 @@ const (
 	otherHost      = "www.example.com"
 )
 
+// imfFixdate is the layout of an HTTP-date.
+const imfFixdate = "Mon, 02 Jan 2006 15:04:05 GMT"
+
 // t0 is when the stored responses were requested and received.
 var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 
@@ -39,6 +42,7 @@ func exchange(method, host, uri string, reqFields []string, status uint32, respF
 }
 
 func TestRequest(t *testing.T) {
+	r := &rules{}
 	for _, tc := range []struct {
 		method, uri, source string
 		fields              []string
@@ -56,11 +60,13 @@ func TestRequest(t *testing.T) {
 	} {
 		h, req, _ := exchange(tc.method, otherHost, tc.uri, tc.fields, 0)
 		h.Source = tc.source
-		assert.Equal(t, tc.want, rules{}.Request(req), "%s %s %v", tc.method, tc.uri, tc.fields)
+		assert.Equal(t, tc.want, r.Request(req), "%s %s %v", tc.method, tc.uri, tc.fields)
+		assert.True(t, h.Reusable, "a decision of the fields read alone")
 	}
 }
 
 func TestStore(t *testing.T) {
+	r := &rules{}
 	for _, tc := range []struct {
 		name      string
 		host      string
@@ -89,7 +95,7 @@ func TestStore(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, req, resp := exchange("GET", tc.host, "/a", tc.reqFields, tc.status, tc.fields...)
-			stored := rules{}.Store(req, resp, after(0))
+			stored := r.Store(req, resp, after(0))
 			assert.Equal(t, tc.lifetime >= 0, stored)
 			if stored {
 				assert.Equal(t, [3]int64{tc.lifetime, 0, 0}, h.Lifetime)
@@ -98,10 +104,11 @@ func TestStore(t *testing.T) {
 		})
 	}
 	_, req, resp := exchange("POST", otherHost, "/a", nil, 200, "Cache-Control: max-age=60")
-	assert.False(t, rules{}.Store(req, resp, after(0)), "only GET responses are stored")
+	assert.False(t, r.Store(req, resp, after(0)), "only GET responses are stored")
 }
 
 func TestLookup(t *testing.T) {
+	r := &rules{}
 	fresh := cache.Decision{Action: cache.Fresh}
 	revalidate := cache.Decision{Action: cache.Revalidate}
 	miss := cache.Decision{Action: cache.Miss}
@@ -117,6 +124,8 @@ func TestLookup(t *testing.T) {
 	}{
 		{"fresh", otherHost, nil, []string{"Cache-Control: max-age=60"}, 10 * time.Second, fresh, "10", "wasmhttpd; hit; ttl=50"},
 		{"Age from upstream counts", otherHost, nil, []string{"Cache-Control: max-age=60", "Age: 55", "ETag: \"v\""}, 10 * time.Second, revalidate, "65", "fwd=stale; ttl=-5"},
+		{"an old Date counts (RFC 9111 4.2.3)", otherHost, nil, []string{"Cache-Control: max-age=60", "Date: " + t0.Add(-30*time.Second).Format(imfFixdate)}, 10 * time.Second, fresh, "40", "hit; ttl=20"},
+		{"conflicting max-age is stale", otherHost, nil, []string{"Cache-Control: max-age=60", "Cache-Control: max-age=600", "ETag: \"v\""}, 10 * time.Second, revalidate, "10", "fwd=stale; ttl=-10"},
 		{"stale without validator refetches", otherHost, nil, []string{"Cache-Control: max-age=60"}, time.Minute, miss, "60", "fwd=stale; ttl=0"},
 		{"stale with Last-Modified revalidates", otherHost, nil, []string{"Cache-Control: max-age=60", "Last-Modified: Sun, 29 Nov 2026 11:00:00 GMT"}, 2 * time.Minute, revalidate, "", "fwd=stale"},
 		{"response no-cache", otherHost, nil, []string{"Cache-Control: no-cache, max-age=60", "ETag: \"v\""}, time.Second, revalidate, "", "fwd=stale"},
@@ -127,19 +136,12 @@ func TestLookup(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, req, stored := exchange("GET", tc.host, "/a", tc.reqFields, 200, tc.fields...)
-			assert.Equal(t, tc.want, rules{}.Lookup(req, stored, after(tc.age)))
+			assert.Equal(t, tc.want, r.Lookup(req, stored, after(tc.age)))
+			assert.True(t, h.Reusable, "a decision of the fields read and the times alone")
 			if tc.ageField != "" {
 				assert.Equal(t, tc.ageField, h.Get(guest.KindResponseHeaders, "age"))
 			}
 			assert.Contains(t, h.Get(guest.KindResponseHeaders, "cache-status"), tc.status)
 		})
 	}
-}
-
-func TestDirectives(t *testing.T) {
-	d := directives([]string{`Max-Age="10", no-cache`, " private"})
-	assert.Equal(t, map[string]string{"max-age": "10", "no-cache": "", "private": ""}, d)
-	life, explicit := lifetime(directives([]string{"max-age=99999999999"}))
-	assert.True(t, explicit)
-	assert.Equal(t, time.Duration(1<<31)*time.Second, life)
 }
