@@ -132,7 +132,7 @@ func unquote(v string) string {
 	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
 		return v
 	}
-	if !strings.Contains(v, `\\`) {
+	if strings.IndexByte(v, '\\') < 0 {
 		return v[1 : len(v)-1]
 	}
 	var b strings.Builder

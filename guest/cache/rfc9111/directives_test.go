@@ -17,6 +17,7 @@ func TestParseDirectives(t *testing.T) {
 		{"quoted value unquoted", []string{`s-maxage="20"`}, Directives{{"s-maxage", "20"}}},
 		{"comma inside quotes", []string{`private="set-cookie, x", no-store`}, Directives{{"private", "set-cookie, x"}, {"no-store", ""}}},
 		{"quoted-pair", []string{`x="a\\b\"c, d", y`}, Directives{{"x", `a\b"c, d`}, {"y", ""}}},
+		{"quoted-pair alone", []string{`x="a\"b"`}, Directives{{"x", `a"b`}}},
 		{"empty items skipped", []string{",, public ,", ""}, Directives{{"public", ""}}},
 		{"over several lines", []string{"max-age=10", "public"}, Directives{{"max-age", "10"}, {"public", ""}}},
 		{"repeated with the same value", []string{"max-age=10", "Max-Age=10"}, Directives{{"max-age", "10"}}},
