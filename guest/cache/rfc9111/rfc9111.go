@@ -42,7 +42,7 @@ type Header interface {
 // Response is what the freshness rules read of a stored (or just
 // fetched) response. Times are Unix seconds, durations seconds.
 type Response struct {
-	Status       uint32
+	Status       uint32     // the status code
 	CC           Directives // Cache-Control
 	Date         int64      // Date, or the response time when absent or invalid
 	Age          int64      // Age, 0 when absent or invalid, at most MaxDelta
