@@ -35,7 +35,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"wasmhttpd/guest"
 	"wasmhttpd/guest/cache"
@@ -171,7 +170,7 @@ func (r *rules) Store(req guest.Request, resp guest.Response, t cache.Times) boo
 	case life == 0 && !s.HasValidator:
 		return refuse("never fresh, no validator")
 	}
-	cache.SetLifetime(time.Duration(life)*time.Second, 0, 0)
+	cache.SetLifetime(life, 0, 0)
 	status(resp, fwd, "stored", "ttl="+strconv.FormatInt(life, 10)+detail)
 	return true
 }

@@ -84,11 +84,18 @@ func SetKey(key string) { guest.CurrentHost().CacheSetKey(key) }
 
 // SetLifetime records with the response being stored (in Store only) its
 // freshness lifetime and how long after it a stale copy may still be
-// served while revalidating or when the origin fails. They are kept with
-// the entry; Lookup still makes every serving decision.
-func SetLifetime(fresh, staleWhileRevalidate, staleIfError time.Duration) {
-	guest.CurrentHost().CacheSetLifetime(int64(fresh/time.Second), int64(staleWhileRevalidate/time.Second), int64(staleIfError/time.Second))
+// served while revalidating or when the origin fails, in seconds, as HTTP
+// counts them. They are kept with the entry; Lookup still makes every
+// serving decision. A value beyond MaxLifetime is recorded as MaxLifetime
+// (an Expires in the year 9999 means "forever", which ten years is as
+// good as); a negative one makes the host fail the call.
+func SetLifetime(fresh, staleWhileRevalidate, staleIfError int64) {
+	guest.CurrentHost().CacheSetLifetime(min(fresh, MaxLifetime), min(staleWhileRevalidate, MaxLifetime), min(staleIfError, MaxLifetime))
 }
+
+// MaxLifetime is the longest lifetime cache_set_lifetime takes: ten
+// years, in seconds.
+const MaxLifetime = 10 * 365 * 24 * 3600
 
 // Reusable tells the host that the decision being made, in Request or
 // Lookup, follows from what the policy read of the request and the

@@ -32,7 +32,7 @@ func (rules) Store(_ guest.Request, resp guest.Response, _ cache.Times) bool {
 	if v, _ := resp.Header().Get("Cache-Control"); v == "no-store" {
 		return false
 	}
-	cache.SetLifetime(time.Hour, time.Minute, 2*time.Minute)
+	cache.SetLifetime(3600, 60, 1<<40) // the last beyond the ABI's bound
 	return true
 }
 
@@ -49,7 +49,7 @@ func TestDispatch(t *testing.T) {
 	assert.Equal(t, "stale", h.Get(guest.KindResponseHeaders, "warning"))
 
 	assert.Equal(t, uint32(1), cache.DispatchStore(h, cache.TimesOf(100, 101, 101)))
-	assert.Equal(t, [3]int64{3600, 60, 120}, h.Lifetime)
+	assert.Equal(t, [3]int64{3600, 60, cache.MaxLifetime}, h.Lifetime)
 	h.SetHeaderValue(guest.KindResponseHeaders, "Cache-Control", "no-store")
 	assert.Equal(t, uint32(0), cache.DispatchStore(h, cache.TimesOf(100, 101, 101)))
 }

@@ -44,7 +44,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"wasmhttpd/guest"
 	"wasmhttpd/guest/cache"
@@ -252,22 +251,9 @@ func (p *policy) Store(req guest.Request, resp guest.Response, t cache.Times) bo
 	if s.MustRevalidate(p.cfg.Shared) {
 		swr, sie = 0, 0
 	}
-	cache.SetLifetime(recorded(life), recorded(swr), recorded(sie))
+	cache.SetLifetime(life, swr, sie)
 	p.setStatus(resp, fwd+"; stored", life-s.CurrentAge(t.Request.Unix(), t.Response.Unix(), t.Now.Unix()), "")
 	return true
-}
-
-// maxRecorded is the longest a lifetime may be recorded with: ten years,
-// the bound of cache_set_lifetime (docs/ABI.md), as good as forever for
-// a stored response.
-const maxRecorded = 10 * 365 * 24 * 3600
-
-// recorded converts seconds to what SetLifetime takes, at most
-// maxRecorded: an Expires in the year 9999, or a max-age capped at 2^31
-// s, would otherwise make the host refuse the call (failing the request)
-// or overflow a time.Duration.
-func recorded(secs int64) time.Duration {
-	return time.Duration(min(secs, maxRecorded)) * time.Second
 }
 
 // askedToRevalidate reports a request that forces revalidation whatever
