@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,24 +17,6 @@ import (
 	"wasmhttpd/host/http1"
 	"wasmhttpd/host/server"
 )
-
-// lockedBuffer collects log lines written from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testListeners opens the origin, proxy and admin listeners on loopback,
 // each answering "NAME" to any path but /slow, which answers once
@@ -90,6 +71,8 @@ func refusing(ls []*listener) bool {
 }
 
 // waitCode returns what serveUntilSignal returned, failing after 10 s.
+// Its logs may be read once it has returned: every server and connection
+// goroutine has ended by then, and slog serialises their writes before.
 func waitCode(t *testing.T, code <-chan int) int {
 	t.Helper()
 	select {
@@ -105,7 +88,7 @@ func waitCode(t *testing.T, code <-chan int) int {
 // TERM drains once, closes every listener, lets the request in flight on
 // one of them finish, and exits 0.
 func TestServeUntilSignalDrainsEveryListener(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &bytes.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	ls, entered, release := testListeners(t, logger)
 	reloads, drains := make(chan struct{}, 2), make(chan struct{}, 2)
@@ -162,7 +145,7 @@ func TestServeUntilSignalDrainsEveryListener(t *testing.T) {
 // TestServeUntilSignalListenerFailure: a listener that fails stops the
 // others at once and the exit says so.
 func TestServeUntilSignalListenerFailure(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &bytes.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	ls, _, _ := testListeners(t, logger)
 	drained := make(chan struct{}, 1)
