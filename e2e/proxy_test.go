@@ -134,7 +134,7 @@ func TestCurlThroughTheProxy(t *testing.T) {
 	})
 	inst := startServer(t, cachingConfig(t, t.TempDir(), ""))
 	for range 2 {
-		out, err := exec.Command(curl, "-sS", "-i", "-x", "http://"+inst.proxy(), origin.URL+"/c").CombinedOutput()
+		out, err := exec.Command(curl, "-sS", "-i", "--max-time", "15", "-x", "http://"+inst.proxy(), origin.URL+"/c").CombinedOutput()
 		require.NoError(t, err, string(out))
 		assert.Contains(t, string(out), "curl me")
 	}
