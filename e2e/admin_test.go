@@ -2,16 +2,12 @@ package e2e
 
 import (
 	"encoding/json"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-var adminAddr = regexp.MustCompile(`msg=serving listener=admin addr=(\S+)`)
 
 // withAdmin turns on the admin listener of a defaultConfig, on a free port.
 func withAdmin(config string) string {
@@ -21,15 +17,7 @@ func withAdmin(config string) string {
 // admin returns the admin listener's address, once it serves.
 func (inst *instance) admin() string {
 	inst.t.Helper()
-	var addr string
-	require.Eventually(inst.t, func() bool {
-		m := adminAddr.FindStringSubmatch(inst.stderr.String())
-		if m != nil {
-			addr = m[1]
-		}
-		return m != nil
-	}, 10*time.Second, 10*time.Millisecond, "no admin listener:\n%s", inst.stderr.String())
-	return addr
+	return inst.listening("admin")
 }
 
 // TestAdminListener: metrics count what the public listeners served, the

@@ -106,14 +106,6 @@ func failing(w http.ResponseWriter, _ *http.Request) {
 	http.Error(w, "origin down", http.StatusServiceUnavailable)
 }
 
-// cacheClient sends every request through the proxy at addr, with a
-// deadline so that a hung proxy fails the test rather than the run.
-func cacheClient(addr string) *http.Client {
-	c := viaProxy(addr, nil)
-	c.Timeout = 10 * time.Second
-	return c
-}
-
 // waitStored waits until the proxy can answer url from its store: a
 // response is committed just after the client has it, and requests that
 // do not wait for a fill in progress (only-if-cached, no-store, PURGE)
@@ -142,7 +134,7 @@ type step struct {
 func TestCacheDirectives(t *testing.T) {
 	o := newScriptedOrigin(t)
 	inst := startServer(t, cachingConfig(t, t.TempDir(), ""))
-	c := cacheClient(inst.proxy())
+	c := viaProxy(inst.proxy(), nil)
 	httpDate := func(d time.Duration) string { return time.Now().Add(d).UTC().Format(http.TimeFormat) }
 	const (
 		miss  = "wasmhttpd; fwd=miss; fwd-status=200; stored"
@@ -430,7 +422,7 @@ func TestCacheEvictionAtTheSizeBound(t *testing.T) {
 	o := newScriptedOrigin(t)
 	cacheDir := t.TempDir()
 	inst := startServer(t, cachingConfig(t, cacheDir, "max_size = \"1MiB\"\nmax_object_size = \"512KiB\"\n"))
-	c := cacheClient(inst.proxy())
+	c := viaProxy(inst.proxy(), nil)
 	big := strings.Repeat("x", 300<<10)
 	urls := make([]string, 4)
 	for i := range urls {
@@ -495,7 +487,7 @@ func TestCacheVariantHotSwap(t *testing.T) {
 	config := cachingConfig(t, t.TempDir(), "")
 	config = strings.Replace(config, filepath.Join(mustAbs(t, "../policies"), "cache.wasm"), live, 1)
 	inst := startServer(t, config)
-	c := cacheClient(inst.proxy())
+	c := viaProxy(inst.proxy(), nil)
 
 	// Clients keep going across the swap.
 	stop := loopClients(c, 2, loop, nil)
@@ -555,7 +547,7 @@ func TestCacheReusesThePolicysDecisions(t *testing.T) {
 	o := newScriptedOrigin(t)
 	url := o.handle("/reused", fixed("reused", "Cache-Control", "max-age=60", "ETag", `"u1"`))
 	inst := startServer(t, withAdmin(cachingConfig(t, t.TempDir(), "")))
-	c := cacheClient(inst.proxy())
+	c := viaProxy(inst.proxy(), nil)
 	fetch(t, c, "GET", url, nil)
 	waitStored(t, c, url)
 

@@ -5,6 +5,8 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -79,11 +81,6 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-var (
-	servingAddr = regexp.MustCompile(`msg=serving listener=origin addr=(\S+)`)
-	proxyAddr   = regexp.MustCompile(`msg=serving listener=proxy addr=(\S+)`)
-)
-
 // withProxy turns on the forward proxy listener of a defaultConfig, on a
 // free port, with more [proxy] keys if given.
 func withProxy(config string, keys ...string) string {
@@ -97,15 +94,37 @@ func withProxy(config string, keys ...string) string {
 // proxy returns the forward proxy listener's address, once it serves.
 func (inst *instance) proxy() string {
 	inst.t.Helper()
-	var addr string
-	require.Eventually(inst.t, func() bool {
-		m := proxyAddr.FindStringSubmatch(inst.stderr.String())
-		if m != nil {
-			addr = m[1]
+	return inst.listening("proxy")
+}
+
+// listening waits until the instance logs that its listener name serves
+// and returns the address; it fails the test when the process exits
+// first or the listener is not up within 20 s.
+func (inst *instance) listening(name string) string {
+	inst.t.Helper()
+	serving := regexp.MustCompile(`msg=serving listener=` + regexp.QuoteMeta(name) + ` addr=(\S+)`)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var exited bool
+		select {
+		case <-inst.exited:
+			exited = true // and stderr is complete: check it once more
+		default:
 		}
-		return m != nil
-	}, 10*time.Second, 10*time.Millisecond, "no proxy listener:\n%s", inst.stderr.String())
-	return addr
+		if m := serving.FindStringSubmatch(inst.stderr.String()); m != nil {
+			return m[1]
+		}
+		switch {
+		case exited:
+			inst.t.Fatalf("wasmhttpd exited before its %s listener served:\n%s", name, inst.stderr.String())
+		case time.Now().After(deadline):
+			inst.t.Fatalf("wasmhttpd's %s listener did not serve within 20s:\n%s", name, inst.stderr.String())
+		}
+		select {
+		case <-inst.exited:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // startServer writes config (a TOML body; "{{root}}" stands for a fresh
@@ -139,21 +158,8 @@ func startBinary(t *testing.T, dir string, args ...string) *instance {
 		close(inst.exited)
 	}()
 	t.Cleanup(inst.stop)
-
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := servingAddr.FindStringSubmatch(inst.stderr.String()); m != nil {
-			inst.addr = m[1]
-			return inst
-		}
-		select {
-		case <-inst.exited:
-			t.Fatalf("wasmhttpd exited before serving:\n%s", inst.stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	t.Fatalf("wasmhttpd did not start serving:\n%s", inst.stderr.String())
-	return nil
+	inst.addr = inst.listening("origin")
+	return inst
 }
 
 // defaultConfig serves a copy of www/ with listings and writes as given.
@@ -259,6 +265,26 @@ func fetch(t *testing.T, client *http.Client, method, url string, body io.Reader
 	data, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp, string(data)
+}
+
+// runCommand runs the binary to its end with args (a subcommand and its
+// flags) and stdin, killing it after 30 s, and returns its exit code,
+// stdout and stderr.
+func runCommand(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), out.String(), errOut.String()
+	}
+	require.NoError(t, err)
+	return 0, out.String(), errOut.String()
 }
 
 func copyTree(t *testing.T, src, dst string) {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"net"
 	netmail "net/mail"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -120,28 +118,15 @@ timeout = "5s"
 %s`, host, port, extra)
 }
 
-// runMailCommand runs `wasmhttpd mail` with stdin and returns its exit
-// code, stdout and stderr.
+// runMailCommand runs `wasmhttpd mail` with config written to a scratch
+// directory, as runCommand does.
 func runMailCommand(t *testing.T, config, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "www"), 0o755))
 	path := filepath.Join(dir, "config.toml")
 	require.NoError(t, os.WriteFile(path, []byte(config), 0o644))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, append([]string{"mail", "-config", path}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
-	}
-	return code, stdout.String(), stderr.String()
+	return runCommand(t, stdin, append([]string{"mail", "-config", path}, args...)...)
 }
 
 func TestMailSubcommand(t *testing.T) {

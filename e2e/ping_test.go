@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
-	"errors"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -16,46 +14,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var pingAddr = regexp.MustCompile(`msg=serving listener=ping addr=(\S+)`)
-
 // startPingServer starts the binary with a [ping] listener on a free port
 // (keys are more [ping] keys) and returns it and the listener's address.
 func startPingServer(t *testing.T, keys ...string) (*instance, string) {
 	t.Helper()
 	inst := startServer(t, defaultConfig("\n[ping]\nlisten = \"127.0.0.1:0\"\n"+strings.Join(keys, "\n")+"\n"))
-	var addr string
-	require.Eventually(t, func() bool {
-		m := pingAddr.FindStringSubmatch(inst.stderr.String())
-		if m != nil {
-			addr = m[1]
-		}
-		return m != nil
-	}, 10*time.Second, 10*time.Millisecond, "no ping listener:\n%s", inst.stderr.String())
-	return inst, addr
-}
-
-// runPing runs the binary's ping subcommand to its end.
-func runPing(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, append([]string{"ping"}, args...)...)
-	var out, errOut strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		return exit.ExitCode(), out.String(), errOut.String()
-	}
-	require.NoError(t, err)
-	return 0, out.String(), errOut.String()
+	return inst, inst.listening("ping")
 }
 
 func TestPingSubcommandAgainstTheServer(t *testing.T) {
 	inst, addr := startPingServer(t, `delay = "5ms"`)
 	q := regexp.QuoteMeta(addr)
 
-	code, out, errOut := runPing(t, "-c", "3", "-i", "10ms", addr)
+	code, out, errOut := runCommand(t, "", "ping", "-c", "3", "-i", "10ms", addr)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Empty(t, errOut)
 	assert.Regexp(t, `^PING `+q+` \(`+q+`\): 20 data bytes
@@ -75,7 +46,7 @@ $`, out)
 
 	// Once the server has stopped, nothing listens on the port.
 	inst.stop()
-	code, out, _ = runPing(t, "-c", "2", "-i", "10ms", "-W", "200ms", addr)
+	code, out, _ = runCommand(t, "", "ping", "-c", "2", "-i", "10ms", "-W", "200ms", addr)
 	assert.Equal(t, 1, code, out)
 	assert.Contains(t, out, "port unreachable")
 	assert.Contains(t, out, "2 packets transmitted, 0 received")
@@ -83,7 +54,7 @@ $`, out)
 
 func TestPingSubcommandTotalLoss(t *testing.T) {
 	_, addr := startPingServer(t, "loss = 1.0")
-	code, out, _ := runPing(t, "-c", "2", "-i", "10ms", "-W", "50ms", addr)
+	code, out, _ := runCommand(t, "", "ping", "-c", "2", "-i", "10ms", "-W", "50ms", addr)
 	assert.Equal(t, 1, code, out)
 	assert.Contains(t, out, "seq=2 timed out after 50ms")
 	assert.Contains(t, out, "2 packets transmitted, 0 received, 100% packet loss")

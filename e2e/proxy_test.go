@@ -50,10 +50,15 @@ func countingOrigin(t *testing.T, handler http.HandlerFunc) (*httptest.Server, *
 	return srv, &hits
 }
 
-// viaProxy returns a client that sends every request through addr.
+// viaProxy returns a client that sends every request through addr, with
+// the harness client's deadline, so that a hung proxy fails the test
+// rather than the run.
 func viaProxy(addr string, tlsConfig *tls.Config) *http.Client {
 	u, _ := url.Parse("http://" + addr)
-	return &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(u), TLSClientConfig: tlsConfig, DisableKeepAlives: true}}
+	return &http.Client{
+		Transport: &http.Transport{Proxy: http.ProxyURL(u), TLSClientConfig: tlsConfig, DisableKeepAlives: true},
+		Timeout:   client.Timeout,
+	}
 }
 
 // getVia GETs url with c.
@@ -129,7 +134,7 @@ func TestCurlThroughTheProxy(t *testing.T) {
 	})
 	inst := startServer(t, cachingConfig(t, t.TempDir(), ""))
 	for range 2 {
-		out, err := exec.Command(curl, "-sS", "-i", "-x", "http://"+inst.proxy(), origin.URL+"/c").CombinedOutput()
+		out, err := exec.Command(curl, "-sS", "-i", "--max-time", "15", "-x", "http://"+inst.proxy(), origin.URL+"/c").CombinedOutput()
 		require.NoError(t, err, string(out))
 		assert.Contains(t, string(out), "curl me")
 	}
@@ -153,6 +158,7 @@ func TestConnectTunnelToATLSOrigin(t *testing.T) {
 	conn, err := net.Dial("tcp", inst.proxy())
 	require.NoError(t, err)
 	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(client.Timeout))
 	fmt.Fprint(conn, "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n")
 	line := make([]byte, 12)
 	_, err = io.ReadFull(conn, line)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,13 +57,9 @@ func TestEchoOnPort4221Style(t *testing.T) {
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "abc", body)
 
-	req, err := http.NewRequest("GET", inst.url("/user-agent"), nil)
-	require.NoError(t, err)
-	req.Header.Set("User-Agent", "foobar/1.2.3")
-	r, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	r.Body.Close()
-	assert.Equal(t, "12", r.Header.Get("Content-Length"))
+	resp, body = get(t, "GET", inst.url("/user-agent"), nil, "User-Agent", "foobar/1.2.3")
+	assert.Equal(t, "foobar/1.2.3", body)
+	assert.Equal(t, "12", resp.Header.Get("Content-Length"))
 
 	resp, body = get(t, "GET", inst.url("/files/hello.txt"), nil)
 	assert.Equal(t, 200, resp.StatusCode)

@@ -18,6 +18,7 @@ import (
 	"wasmhttpd/host/caching"
 	"wasmhttpd/host/http1"
 	"wasmhttpd/host/policy"
+	"wasmhttpd/host/proxy"
 	"wasmhttpd/host/server"
 	"wasmhttpd/host/server/servertest"
 )
@@ -65,7 +66,7 @@ func fakeSources() Sources {
 				{Name: hostileText, Generation: 1, ModuleHash: "ef34"},
 			}
 		},
-		Upstream: func() UpstreamStats { return UpstreamStats{Errors: 9, Timeouts: 4} },
+		Upstream: func() proxy.Stats { return proxy.Stats{Errors: 9, Timeouts: 4} },
 	}
 }
 
@@ -234,7 +235,11 @@ func TestStatusJSON(t *testing.T) {
 		{Name: "proxy", Idle: 1, Rejecting: 3},
 	}, st.Listeners)
 	assert.Equal(t, &CacheStatus{Hits: 30, Misses: 10, HitRatio: 0.75, StaleServed: 4, Revalidations: 6, Entries: 12, Bytes: 3 << 20, Evictions: 2}, st.Cache)
-	assert.Equal(t, &UpstreamStats{Errors: 9, Timeouts: 4}, st.Upstream)
+	assert.Equal(t, &UpstreamStatus{Errors: 9, Timeouts: 4}, st.Upstream)
+	// Decoding matches keys case-insensitively: pin the exact names too.
+	var raw struct{ Upstream map[string]int64 }
+	require.NoError(t, json.Unmarshal([]byte(body), &raw))
+	assert.Equal(t, map[string]int64{"errors": 9, "timeouts": 4}, raw.Upstream)
 	require.Len(t, st.Policies, 2)
 	assert.Equal(t, PolicyStatus{Name: "auth", Generation: 3, ModuleHash: "ab12cd", LoadSeconds: 0.012, Calls: 100, Errors: 2,
 		Timeouts: 1, Reused: 40, Swaps: 2, Instances: 4, Counters: map[string]int64{"denied": 7}}, st.Policies[0])

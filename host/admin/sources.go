@@ -9,6 +9,7 @@ import (
 
 	"wasmhttpd/host/caching"
 	"wasmhttpd/host/policy"
+	"wasmhttpd/host/proxy"
 	"wasmhttpd/host/server"
 )
 
@@ -24,15 +25,8 @@ type Sources struct {
 	Cache func() (caching.Stats, bool)
 	// Policies returns every loaded policy's counters.
 	Policies func() []policy.Stats
-	// Upstream returns the proxy's upstream failure counters. The proxy
-	// keeps none yet, so the lead leaves this nil until it does.
-	Upstream func() UpstreamStats
-}
-
-// UpstreamStats are the upstream failures of the proxy.
-type UpstreamStats struct {
-	Errors   int64 `json:"errors"`   // fetches that failed, timeouts included
-	Timeouts int64 `json:"timeouts"` // of those, the ones that timed out
+	// Upstream returns the proxy's upstream failure counters.
+	Upstream func() proxy.Stats
 }
 
 // sourceCollector turns Sources into metrics at scrape time. It calls
@@ -82,9 +76,9 @@ var cacheDefs = []metricDef[caching.Stats]{
 	{newDesc("wasmhttpd_cache_fills_waiting", "Collapsed misses waiting for another request's fill now."), prometheus.GaugeValue, func(s *caching.Stats) float64 { return float64(s.Store.Waiting) }},
 }
 
-var upstreamDefs = []metricDef[UpstreamStats]{
-	{newDesc("wasmhttpd_upstream_errors_total", "Upstream fetches that failed, timeouts included."), prometheus.CounterValue, func(s *UpstreamStats) float64 { return float64(s.Errors) }},
-	{newDesc("wasmhttpd_upstream_timeouts_total", "Upstream fetches that timed out."), prometheus.CounterValue, func(s *UpstreamStats) float64 { return float64(s.Timeouts) }},
+var upstreamDefs = []metricDef[proxy.Stats]{
+	{newDesc("wasmhttpd_upstream_errors_total", "Upstream fetches that failed, timeouts included."), prometheus.CounterValue, func(s *proxy.Stats) float64 { return float64(s.Errors) }},
+	{newDesc("wasmhttpd_upstream_timeouts_total", "Upstream fetches that timed out."), prometheus.CounterValue, func(s *proxy.Stats) float64 { return float64(s.Timeouts) }},
 }
 
 var policyDefs = []metricDef[policy.Stats]{

@@ -21,7 +21,7 @@ type Status struct {
 	Idle              int64            `json:"idle_connections"`    // all listeners
 	Listeners         []ListenerStatus `json:"listeners"`           // by name
 	Cache             *CacheStatus     `json:"cache,omitempty"`     // nil without a cache
-	Upstream          *UpstreamStats   `json:"upstream,omitempty"`  // nil while not counted
+	Upstream          *UpstreamStatus  `json:"upstream,omitempty"`  // nil while not counted
 	Policies          []PolicyStatus   `json:"policies"`
 	Events            []Event          `json:"events"` // newest first
 }
@@ -45,6 +45,12 @@ type CacheStatus struct {
 	Entries       int     `json:"entries"`
 	Bytes         int64   `json:"bytes"`
 	Evictions     int64   `json:"evictions"`
+}
+
+// UpstreamStatus is the proxy's upstream failures.
+type UpstreamStatus struct {
+	Errors   int64 `json:"errors"`   // fetches that failed, timeouts included
+	Timeouts int64 `json:"timeouts"` // of those, the ones that timed out
 }
 
 // PolicyStatus is one policy's module and counters.
@@ -108,7 +114,7 @@ func (m *Metrics) Status(ready bool, events *Events) Status {
 	}
 	if m.src.Upstream != nil {
 		u := m.src.Upstream()
-		st.Upstream = &u
+		st.Upstream = &UpstreamStatus{Errors: u.Errors, Timeouts: u.Timeouts}
 	}
 	if m.src.Policies != nil {
 		for _, p := range m.src.Policies() {

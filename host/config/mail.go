@@ -2,9 +2,10 @@ package config
 
 import (
 	"net"
-	netmail "net/mail"
 	"strings"
 	"time"
+
+	"wasmhttpd/host/mail"
 )
 
 // Mail is the SMTP submission server through which the `mail` subcommand
@@ -91,13 +92,13 @@ func (m *Mail) check(p *problems) {
 		p.add("mail.username", "a username needs mail.password_env, the environment variable holding its password")
 	}
 	if m.From != "" {
-		if _, err := netmail.ParseAddress(m.From); err != nil || strings.ContainsAny(m.From, "\r\n") {
-			p.add("mail.from", "%q is not an address like \"Name <ops@example.org>\"", m.From)
+		if _, err := mail.ParseAddress(m.From); err != nil {
+			p.add("mail.from", "%v (write it like \"Name <ops@example.org>\")", err)
 		}
 	}
 	for _, to := range m.To {
-		if _, err := netmail.ParseAddress(to); err != nil || strings.ContainsAny(to, "\r\n") {
-			p.add("mail.to", "%q is not an address like \"ops@example.org\"", to)
+		if _, err := mail.ParseAddress(to); err != nil {
+			p.add("mail.to", "%v (write it like \"ops@example.org\")", err)
 		}
 	}
 	if strings.ContainsAny(m.Helo, " \t\r\n") {

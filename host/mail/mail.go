@@ -48,7 +48,10 @@ type Address struct {
 	Addr string // local@domain, ASCII
 }
 
-// ParseAddress reads "Name <local@domain>" or a bare address.
+// ParseAddress reads "Name <local@domain>" or a bare address. It accepts
+// exactly what a Message can be sent with: no line break anywhere, and an
+// address the SMTP envelope takes (ASCII, see smtp.CheckAddress), so that
+// a bad address is refused where it is read, not when the mail goes out.
 func ParseAddress(s string) (Address, error) {
 	if err := noLineBreak("address", s); err != nil {
 		return Address{}, err
@@ -57,10 +60,11 @@ func ParseAddress(s string) (Address, error) {
 	if err != nil {
 		return Address{}, fmt.Errorf("mail: address %q: %w", s, err)
 	}
-	return Address{Name: a.Name, Addr: a.Address}, nil
+	return fromNet(a)
 }
 
-// ParseAddressList reads addresses separated by commas.
+// ParseAddressList reads addresses separated by commas, each held to
+// ParseAddress's rules.
 func ParseAddressList(s string) ([]Address, error) {
 	if err := noLineBreak("address list", s); err != nil {
 		return nil, err
@@ -71,9 +75,21 @@ func ParseAddressList(s string) ([]Address, error) {
 	}
 	out := make([]Address, len(list))
 	for i, a := range list {
-		out[i] = Address{Name: a.Name, Addr: a.Address}
+		if out[i], err = fromNet(a); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
+}
+
+// fromNet converts what net/mail parsed, refusing the addresses it allows
+// but the SMTP envelope does not: non-ASCII (RFC 6532) and quoted local
+// parts with spaces.
+func fromNet(a *netmail.Address) (Address, error) {
+	if err := smtp.CheckAddress(a.Address); err != nil {
+		return Address{}, fmt.Errorf("mail: %w", err)
+	}
+	return Address{Name: a.Name, Addr: a.Address}, nil
 }
 
 // String formats the address for a header, the name encoded when it is

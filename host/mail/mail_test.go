@@ -261,6 +261,22 @@ func TestParseAddresses(t *testing.T) {
 	assert.Error(t, err)
 }
 
+// TestParseAddressRefusesWhatCannotBeSent: net/mail accepts these, the
+// SMTP envelope does not, so they are refused when read.
+func TestParseAddressRefusesWhatCannotBeSent(t *testing.T) {
+	for _, s := range []string{
+		"zoë@example.com",   // RFC 6532 UTF-8 local part
+		"Z <z@exämple.com>", // non-ASCII domain, not in A-labels
+		`"a b"@example.com`, // a quoted local part with a space
+		`"<x>"@example.com`, // angle brackets in a quoted local part
+	} {
+		_, err := ParseAddress(s)
+		assert.ErrorContains(t, err, "mail: smtp: address", s)
+		_, err = ParseAddressList("ok@example.com, " + s)
+		assert.ErrorContains(t, err, "mail: smtp: address", s)
+	}
+}
+
 func TestWriteBase64(t *testing.T) {
 	for _, n := range []int{0, 1, 56, 57, 58, 114, 1000, 64 * 57, 64*57 + 1, 100_000} {
 		data := bytes.Repeat([]byte{0xa5}, n)

@@ -69,7 +69,6 @@ func (p *Proxy) tunnel(ex *http1.Exchange) {
 	stats := TunnelStats{Client: ex.RemoteAddr.String(), Target: addr}
 	start := time.Now()
 	t := &pipe{idle: p.cfg.TunnelIdleTimeout}
-	t.touch()
 	if _, err := io.WriteString(client, established); err != nil {
 		stats.Err = err
 	} else {
@@ -96,20 +95,29 @@ func (p *Proxy) portList() string {
 
 // pipe copies between the two ends of a tunnel. The idle timeout is the
 // tunnel's, not a direction's: a long download with nothing going up is
-// busy, so each direction extends its read deadline while the other one
-// moves bytes.
+// busy, so each direction's reads wait while the other one moves bytes.
+//
+// Deadlines are not moved per chunk, which would cost two timer updates
+// per 32 KiB. A deadline is armed once, for the end of the wait as known
+// then; when it fires, the wait's true end is recomputed from the
+// progress since, and the deadline re-armed for it unless it has passed.
+// So a busy tunnel moves each deadline about once per idle timeout, and
+// an idle one still closes exactly when the timeout says.
 type pipe struct {
 	idle time.Duration
-	last atomic.Int64 // unix nanoseconds of the latest byte either way
+	last atomic.Int64 // unix nanoseconds of the latest byte read either way
 }
-
-func (t *pipe) touch() { t.last.Store(time.Now().UnixNano()) }
 
 // run copies both ways, sending pipelined first, until each side has
 // closed its half; when either direction fails or the tunnel idles out,
 // both connections are closed at once, which ends the other direction.
 // The error is the first cause, not the echo of that close.
 func (t *pipe) run(client, upstream net.Conn, pipelined []byte) (up, down int64, err error) {
+	start := time.Now()
+	t.last.Store(start.UnixNano())
+	// Also replaces whatever deadline the server left on the client.
+	client.SetDeadline(start.Add(t.idle))
+	upstream.SetDeadline(start.Add(t.idle))
 	abort := func() {
 		client.Close()
 		upstream.Close()
@@ -125,9 +133,9 @@ func (t *pipe) run(client, upstream net.Conn, pipelined []byte) (up, down int64,
 	}()
 	var upErr error
 	if len(pipelined) > 0 {
-		var n int
-		n, upErr = upstream.Write(pipelined)
-		up = int64(n)
+		if upErr = t.write(upstream, pipelined, start); upErr == nil {
+			up = int64(len(pipelined))
+		}
 	}
 	if upErr == nil {
 		var n int64
@@ -147,18 +155,18 @@ func (t *pipe) run(client, upstream net.Conn, pipelined []byte) (up, down int64,
 }
 
 // copy moves bytes from src to dst until src ends, then half-closes dst
-// so the far side sees the end too.
+// so the far side sees the end too. src's read deadline stays at most the
+// idle timeout after the latest byte either way (see pipe).
 func (t *pipe) copy(dst, src net.Conn) (int64, error) {
 	buf := getBuffer()
 	defer putBuffer(buf)
 	var total int64
 	for {
-		src.SetReadDeadline(time.Now().Add(t.idle))
 		n, err := src.Read(buf[:])
 		if n > 0 {
-			t.touch()
-			dst.SetWriteDeadline(time.Now().Add(t.idle))
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			now := time.Now()
+			t.last.Store(now.UnixNano())
+			if werr := t.write(dst, buf[:n], now); werr != nil {
 				return total, werr
 			}
 			total += int64(n)
@@ -170,12 +178,33 @@ func (t *pipe) copy(dst, src net.Conn) (int64, error) {
 				cw.CloseWrite()
 			}
 			return total, nil
-		case isTimeout(err) && time.Since(time.Unix(0, t.last.Load())) < t.idle:
-			// The other direction is busy: keep waiting.
 		case isTimeout(err):
-			return total, errTunnelIdle
+			end := time.Unix(0, t.last.Load()).Add(t.idle)
+			if !time.Now().Before(end) {
+				return total, errTunnelIdle
+			}
+			// A byte moved since the deadline was armed: wait out the rest.
+			src.SetReadDeadline(end)
 		default:
 			return total, err
 		}
+	}
+}
+
+// write writes b, begun at start, to dst, failing when it stalls for the
+// idle timeout. dst's write deadline is never later than that (it was
+// armed for an earlier write's start, or the tunnel's); when it fires
+// sooner, the write resumes under a deadline for its own end. Resuming a
+// timed-out write is sound on the TCP connections a tunnel joins (a
+// tls.Conn would refuse it, and the tunnel would end early, not wrong).
+func (t *pipe) write(dst net.Conn, b []byte, start time.Time) error {
+	end := start.Add(t.idle)
+	for {
+		n, err := dst.Write(b)
+		if err == nil || !isTimeout(err) || !time.Now().Before(end) {
+			return err
+		}
+		b = b[n:]
+		dst.SetWriteDeadline(end)
 	}
 }

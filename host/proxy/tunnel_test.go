@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -17,7 +18,7 @@ import (
 )
 
 // portOf returns the port of a host:port address.
-func portOf(t *testing.T, addr string) int {
+func portOf(t testing.TB, addr string) int {
 	_, port, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
 	n, err := strconv.Atoi(port)
@@ -27,7 +28,7 @@ func portOf(t *testing.T, addr string) int {
 
 // connect opens a tunnel to target through the proxy at addr and returns
 // the raw connection, positioned after the proxy's answer.
-func connect(t *testing.T, addr, target string) (*net.TCPConn, *bufio.Reader) {
+func connect(t testing.TB, addr, target string) (*net.TCPConn, *bufio.Reader) {
 	t.Helper()
 	c, br := dialProxy(t, addr)
 	io.WriteString(c, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\n\r\n")
@@ -146,24 +147,86 @@ func TestTunnelPipelinedBytesForwarded(t *testing.T) {
 	assert.Equal(t, "early bytes", string(buf))
 }
 
+// TestTunnelIdleTimeout: bytes moving either way keep the whole tunnel
+// alive past the timeout, in the other direction too; once nothing
+// moves for the timeout, it is closed.
 func TestTunnelIdleTimeout(t *testing.T) {
+	const ticks, idle = 5, 200 * time.Millisecond
+	tick := func(w io.Writer) error {
+		for range ticks {
+			if _, err := io.WriteString(w, "tick"); err != nil {
+				return err
+			}
+			time.Sleep(idle * 2 / 5)
+		}
+		return nil
+	}
+	tests := []struct {
+		name     string
+		upBusy   bool // the client ticks; else the target does
+		up, down int64
+	}{
+		{"busy up", true, 4 * ticks, 0},
+		{"busy down", false, 0, 4 * ticks},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			noLeaks(t)
+			target := rawOrigin(t, func(c net.Conn) {
+				if !tt.upBusy {
+					tick(c)
+				}
+				io.Copy(io.Discard, c)
+			})
+			tunnels := make(chan TunnelStats, 1)
+			_, addr := startProxy(t, Config{ConnectPorts: []int{portOf(t, target)}, TunnelIdleTimeout: idle,
+				TunnelDone: func(s TunnelStats) { tunnels <- s }})
+			c, br := connect(t, addr, target)
+			if tt.upBusy {
+				require.NoError(t, tick(c))
+			}
+			got, err := io.ReadAll(br)
+			require.NoError(t, err, "closed by the proxy, not by the client's deadline")
+			assert.Len(t, got, int(tt.down))
+			stats := <-tunnels
+			assert.ErrorIs(t, stats.Err, errTunnelIdle)
+			assert.Equal(t, tt.up, stats.Up, "every tick went through: the tunnel outlived its timeout while busy")
+			assert.Equal(t, tt.down, stats.Down)
+		})
+	}
+}
+
+// TestTunnelStalledWriteEnds: a target that stops reading stalls the
+// tunnel's writes; the tunnel ends rather than hanging on them.
+func TestTunnelStalledWriteEnds(t *testing.T) {
 	noLeaks(t)
-	target := rawOrigin(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	stop := make(chan struct{})
+	target := rawOrigin(t, func(net.Conn) { <-stop })
+	t.Cleanup(func() { close(stop) }) // before rawOrigin's, which waits for the handler
 	tunnels := make(chan TunnelStats, 1)
 	_, addr := startProxy(t, Config{ConnectPorts: []int{portOf(t, target)}, TunnelIdleTimeout: 200 * time.Millisecond,
 		TunnelDone: func(s TunnelStats) { tunnels <- s }})
-	c, br := connect(t, addr, target)
-	// Traffic one way keeps the whole tunnel alive past the timeout.
-	for range 5 {
-		_, err := io.WriteString(c, "tick")
-		require.NoError(t, err)
-		time.Sleep(80 * time.Millisecond)
+	c, _ := connect(t, addr, target)
+	written := make(chan error, 1)
+	go func() {
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				written <- err
+				return
+			}
+		}
+	}()
+	var stats TunnelStats
+	select {
+	case stats = <-tunnels:
+	case <-time.After(5 * time.Second):
+		require.FailNow(t, "the stalled tunnel is still open")
 	}
-	_, err := br.ReadByte()
-	assert.Error(t, err, "an idle tunnel is closed")
-	stats := <-tunnels
-	assert.ErrorIs(t, stats.Err, errTunnelIdle)
-	assert.Equal(t, int64(20), stats.Up)
+	assert.True(t, isTimeout(stats.Err) || errors.Is(stats.Err, errTunnelIdle), "%v", stats.Err)
+	assert.Positive(t, stats.Up)
+	c.Close()
+	<-written
 }
 
 func TestTunnelToTLSWithRealHandshakeByHand(t *testing.T) {
@@ -184,4 +247,26 @@ func TestTunnelToTLSWithRealHandshakeByHand(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	assert.Equal(t, "ok", string(body))
 	tc.Close()
+}
+
+// BenchmarkTunnel sends 32 KiB through a CONNECT tunnel to an echoing
+// target and reads it back: both directions' copies, chunk by chunk.
+func BenchmarkTunnel(b *testing.B) {
+	target := rawOrigin(b, func(c net.Conn) { io.Copy(c, c) })
+	_, addr := startProxy(b, Config{ConnectPorts: []int{portOf(b, target)}})
+	c, br := connect(b, addr, target)
+	c.SetDeadline(time.Time{})
+	chunk := make([]byte, 32<<10)
+	back := make([]byte, len(chunk))
+	b.SetBytes(int64(len(chunk)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Write(chunk); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(br, back); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

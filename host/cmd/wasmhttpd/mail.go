@@ -134,8 +134,13 @@ func newSender(m config.Mail) (sender, error) {
 	var password string
 	if m.PasswordEnv != "" {
 		var ok bool
-		if password, ok = os.LookupEnv(m.PasswordEnv); !ok {
+		switch password, ok = os.LookupEnv(m.PasswordEnv); {
+		case !ok:
 			return nil, fmt.Errorf("mail.password_env: the environment variable %s is not set", m.PasswordEnv)
+		case password == "":
+			// Surely a slip (an export of an unset variable), which the
+			// server would answer with a bare authentication failure.
+			return nil, fmt.Errorf("mail.password_env: the environment variable %s is empty", m.PasswordEnv)
 		}
 	}
 	port := m.Port

@@ -183,10 +183,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		},
 		Cache:    live.Cache,
 		Policies: live.Policies,
-		Upstream: func() admin.UpstreamStats {
-			st := live.Upstream()
-			return admin.UpstreamStats{Errors: st.Errors, Timeouts: st.Timeouts}
-		},
+		Upstream: live.Upstream,
 	})
 	var draining atomic.Bool
 	observe := admin.Observers(accessLog.Observe, metrics.Observe)
