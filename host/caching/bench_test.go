@@ -22,11 +22,30 @@ const cachePolicyWasm = "../../policies/cache.wasm"
 
 // BenchmarkHit is one fresh 1 KiB hit as the forward proxy serves it,
 // decided by the standard cache policy through the real policy host, and
-// written to a discarding connection: the proxy's preparation, both
-// guest calls, the store's lookup, the body (kept in memory, as the
-// default cache.max_memory keeps small ones) and the response. What is
-// left of a hit on the wire is the socket's.
+// written to a discarding connection: the proxy's preparation, the
+// decisions, the store's lookup, the body (kept in memory, as the default
+// cache.max_memory keeps small ones) and the response. What is left of a
+// hit on the wire is the socket's. "reused" is the proxy as it runs: the
+// policy declares its decisions reusable, so the guest decides once a
+// second; "decided" calls the guest twice on every hit, as a policy that
+// does not declare them would be.
 func BenchmarkHit(b *testing.B) {
+	b.Run("reused", func(b *testing.B) { benchmarkHit(b, func(d Decider) Decider { return d }) })
+	b.Run("decided", func(b *testing.B) { benchmarkHit(b, func(d Decider) Decider { return forgetful{d} }) })
+}
+
+// forgetful is a Decider that keeps no decisions for reuse.
+type forgetful struct{ Decider }
+
+func (f forgetful) CacheRequest(ex *http1.Exchange, _ *policy.Memo) (policy.CacheRequestDecision, error) {
+	return f.Decider.CacheRequest(ex, nil)
+}
+
+func (f forgetful) CacheLookup(ex *http1.Exchange, t policy.CacheTimes, _ *policy.Memo) (policy.CacheLookupDecision, error) {
+	return f.Decider.CacheLookup(ex, t, nil)
+}
+
+func benchmarkHit(b *testing.B, wrap func(Decider) Decider) {
 	if _, err := os.Stat(cachePolicyWasm); err != nil {
 		b.Skip("policies/cache.wasm is not built; run make policies")
 	}
@@ -54,7 +73,7 @@ func BenchmarkHit(b *testing.B) {
 	defer store.Close()
 	px := proxy.New(proxy.Config{Name: "bench", Logger: quiet})
 	defer px.Close()
-	c := New(Config{Store: store, Proxy: px, Decider: decider, Logger: quiet})
+	c := New(Config{Store: store, Proxy: px, Decider: wrap(decider), Logger: quiet})
 	defer c.Close()
 
 	const raw = "GET http://origin.test/1k.bin HTTP/1.1\r\nHost: origin.test\r\nUser-Agent: bench\r\n\r\n"
