@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"errors"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -322,4 +323,54 @@ func testReusableDecisions(t *testing.T, p *Policy, times CacheTimes) {
 			assert.Equal(t, i == 0, p.Stats().Calls > calls, "call %d", i)
 		}
 	})
+}
+
+// TestReuseAnswersAsTheGuest checks a reuse against the guest itself: the
+// second of two lookups through one Memo must leave the fields, and the
+// error, the guest gives that request when asked afresh.
+func TestReuseAnswersAsTheGuest(t *testing.T) {
+	p := load(t, "conform", func(o *Options) { o.CacheHooks = true })
+	times := CacheTimes{Request: time.Unix(1000, 0), Response: time.Unix(1001, 0), Now: time.Unix(1031, 0)}
+	lookup := func(t *testing.T, memo *Memo, raw string, change func(*http1.Exchange)) (http.Header, error) {
+		t.Helper()
+		ex, finish := exchange(t, raw)
+		ex.Response.Header().Set("ETag", `"v1"`)
+		if change != nil {
+			change(ex)
+		}
+		if _, err := p.CacheLookup(ex, times, memo); err != nil {
+			return nil, err
+		}
+		return finish().Header, nil
+	}
+	for _, tc := range []struct {
+		name   string
+		extra  string
+		change func(*http1.Exchange) // of the second request
+		fails  bool                  // the guest fails the second request
+	}{
+		{"a field added, then read", "X-Write-Read: values\r\n", func(ex *http1.Exchange) { ex.Response.Header().Set("X-Seen", "1") }, false},
+		{"names read after changes", "X-Write-Read: names\r\n", func(ex *http1.Exchange) {
+			ex.Response.Header().Set("X-A", "1")
+			ex.Response.Header().Set("X-B", "1")
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := get("", "X-Reusable: 1\r\nX-Lookup: 1\r\n", tc.extra)
+			want, wantErr := lookup(t, nil, raw, tc.change)
+			var memo Memo
+			_, err := lookup(t, &memo, raw, nil)
+			require.NoError(t, err)
+			got, err := lookup(t, &memo, raw, tc.change)
+			require.Equal(t, tc.fails, wantErr != nil, "the guest's own answer: %v", wantErr)
+			if tc.fails {
+				assert.Error(t, err, "the guest fails this request")
+				return
+			}
+			require.NoError(t, err)
+			delete(got, "Date")
+			delete(want, "Date")
+			assert.Equal(t, want, got)
+		})
+	}
 }

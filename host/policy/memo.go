@@ -30,11 +30,14 @@ import (
 // change), with a swap (the generation changes), and with the stored
 // response (the proxy keeps lookup records on the entry).
 //
-// What a replay cannot repeat spoils the record: a log line, a body read.
-// Reads of the guest's own earlier writes are compared with the new
-// request's fields, which is conservative (a needless call at worst),
-// never wrong: if every earlier read matched, the guest would have made
-// the same writes and read them back.
+// What a replay cannot repeat spoils the record: a log line, a body read,
+// and a read of fields the call itself changed. Reads are done again on
+// the new request as it is before the replay, so a read that came after
+// a change would be compared with fields the replay has yet to change:
+// a value added to a field that already held it, or a name moved to the
+// end by a set, would compare equal where the guest would have read
+// something else (TestReuseAnswersAsTheGuest). Reading before writing,
+// as the standard policy does, keeps a call reusable.
 
 // Memo holds a hook's last reusable decision for the calls that may reuse
 // it: the caching proxy keeps one for cache_request and one per stored
@@ -77,15 +80,15 @@ type span struct{ start, end uint32 }
 // trace is what an instance records during a hook call that has a Memo.
 // Its buffers are kept across calls.
 type trace struct {
-	on       bool // the call has a Memo to fill
-	reusable bool // the guest called cache_reusable
-	spoiled  bool // it did something a replay cannot repeat
+	on       bool  // the call has a Memo to fill, and nothing spoiled it
+	reusable bool  // the guest called cache_reusable
+	changed  uint8 // bit k set: the call changed the fields of header kind k
 	entries  []traceEntry
 	data     []byte
 }
 
 func (t *trace) begin(on bool) {
-	t.on, t.reusable, t.spoiled = on, false, false
+	t.on, t.reusable, t.changed = on, false, 0
 	t.entries, t.data = t.entries[:0], t.data[:0]
 }
 
@@ -101,11 +104,36 @@ func (t *trace) spanString(s string) span {
 	return span{start, uint32(len(t.data))}
 }
 
-// add records a host call when the trace is on.
+// add records a host call when the trace is on. A read of fields the
+// call changed spoils it: such a read cannot be done again on the new
+// request, whose fields the replay has not changed yet.
 func (t *trace) add(op traceOp, kind uint32, name, value []byte, n int64) {
-	if t.on {
-		t.entries = append(t.entries, traceEntry{op: op, kind: uint8(kind), name: t.span(name), value: t.span(value), n: n})
+	if !t.on {
+		return
 	}
+	switch op {
+	case readHeaderNames, readHeaderValues:
+		if t.changed&(1<<kind) != 0 && (op == readHeaderNames || t.changedField(kind, name)) {
+			t.spoil()
+			return
+		}
+	case effectSetHeader, effectAddHeader, effectRemoveHeader:
+		t.changed |= 1 << kind
+	}
+	t.entries = append(t.entries, traceEntry{op: op, kind: uint8(kind), name: t.span(name), value: t.span(value), n: n})
+}
+
+// changedField reports whether the trace holds a change of the field name
+// of header kind.
+func (t *trace) changedField(kind uint32, name []byte) bool {
+	for i := range t.entries {
+		e := &t.entries[i]
+		if e.op >= effectSetHeader && e.op <= effectRemoveHeader && uint32(e.kind) == kind &&
+			equalFold(t.data[e.name.start:e.name.end], name) {
+			return true
+		}
+	}
+	return false
 }
 
 // addString is add for a value held as a string.
@@ -115,8 +143,8 @@ func (t *trace) addString(op traceOp, value string) {
 	}
 }
 
-// spoil marks the call as not reusable.
-func (t *trace) spoil() { t.spoiled = true }
+// spoil marks the call as not reusable, and ends its recording.
+func (t *trace) spoil() { t.on = false }
 
 // record is a reusable decision: the trace of the call that made it, its
 // arguments and its result, for one generation of one policy. It is never
@@ -134,7 +162,7 @@ type record struct {
 // keep turns the trace of a call that ended well into a record, when the
 // guest asked for it and nothing spoiled it.
 func (t *trace) keep(m *Memo, g *generation, phase callPhase, args [3]uint64, result uint64) {
-	if !t.on || !t.reusable || t.spoiled {
+	if !t.on || !t.reusable {
 		return
 	}
 	m.last.Store(&record{

@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"strings"
 	"unsafe"
 )
 
@@ -98,6 +99,10 @@ func reusable() {
 		names(resp)
 		logEnabled(-1)
 	}
+	if l := header(req, "x-log-enabled"); l != "" {
+		level, _ := strconv.Atoi(l)
+		logEnabled(int32(level))
+	}
 	if header(req, "x-log") != "" {
 		msg := "looked up"
 		p, n := sp(msg)
@@ -108,11 +113,27 @@ func reusable() {
 //go:wasmexport cache_lookup
 func cacheLookup(requestTime, responseTime, now int64) uint32 {
 	reusable() // first: its reads are of the stored fields, not of the ones set here
+	writeThenRead()
 	set(resp, "age", strconv.FormatInt(now-responseTime, 10))
 	set(resp, "x-times", strconv.FormatInt(requestTime, 10)+","+strconv.FormatInt(responseTime, 10))
 	action, _ := strconv.Atoi(header(req, "x-lookup"))
 	counterAddN("lookups", 1)
 	return uint32(action)
+}
+
+// writeThenRead reads response fields after changing them, as x-write-read
+// asks: "values" adds an x-seen and reports how many there are then,
+// "names" sets x-a, adds x-b and reports the names in order.
+func writeThenRead() {
+	switch header(req, "x-write-read") {
+	case "values":
+		add(resp, "x-seen", "1")
+		set(resp, "x-seen-count", strconv.Itoa(len(values(resp, "x-seen"))))
+	case "names":
+		set(resp, "x-a", "1")
+		add(resp, "x-b", "1")
+		set(resp, "x-names", strings.Join(names(resp), ","))
+	}
 }
 
 //go:wasmexport cache_store
