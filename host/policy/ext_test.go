@@ -331,6 +331,7 @@ func testReusableDecisions(t *testing.T, p *Policy, times CacheTimes) {
 func TestReuseAnswersAsTheGuest(t *testing.T) {
 	p := load(t, "conform", func(o *Options) { o.CacheHooks = true })
 	times := CacheTimes{Request: time.Unix(1000, 0), Response: time.Unix(1001, 0), Now: time.Unix(1031, 0)}
+	big := strings.Repeat("b", 64<<10-30) // setting age and x-times would pass the 64 KiB bound
 	lookup := func(t *testing.T, memo *Memo, raw string, change func(*http1.Exchange)) (http.Header, error) {
 		t.Helper()
 		ex, finish := exchange(t, raw)
@@ -354,6 +355,7 @@ func TestReuseAnswersAsTheGuest(t *testing.T) {
 			ex.Response.Header().Set("X-A", "1")
 			ex.Response.Header().Set("X-B", "1")
 		}, false},
+		{"a field set past the size bound", "", func(ex *http1.Exchange) { ex.Response.Header().Set("X-Big", big) }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := get("", "X-Reusable: 1\r\nX-Lookup: 1\r\n", tc.extra)

@@ -157,7 +157,11 @@ type record struct {
 	result  uint64
 	entries []traceEntry
 	data    []byte
+	grows   [4]growth // by header kind, what the effects may add
 }
+
+// growth bounds what set and add effects add to a header table.
+type growth struct{ fields, bytes int }
 
 // keep turns the trace of a call that ended well into a record, when the
 // guest asked for it and nothing spoiled it.
@@ -165,11 +169,19 @@ func (t *trace) keep(m *Memo, g *generation, phase callPhase, args [3]uint64, re
 	if !t.on || !t.reusable {
 		return
 	}
-	m.last.Store(&record{
+	r := &record{
 		p: g.p, gen: g.id, phase: phase, args: args, result: result,
 		entries: append([]traceEntry(nil), t.entries...),
 		data:    append([]byte(nil), t.data...),
-	})
+	}
+	for _, e := range r.entries {
+		if e.op == effectSetHeader || e.op == effectAddHeader {
+			gr := &r.grows[e.kind]
+			gr.fields++
+			gr.bytes += fieldSize(len(r.bytes(e.name)), len(r.bytes(e.value)))
+		}
+	}
+	m.last.Store(r)
 }
 
 // reuse answers a call from m's record when every read it recorded reads
@@ -193,6 +205,9 @@ func (m *Memo) reuse(p *Policy, phase callPhase, args [3]uint64, ex *http1.Excha
 			return 0, "", false
 		}
 	}
+	if !r.fits(ex, p.maxHeader) {
+		return 0, "", false
+	}
 	for i := range r.entries {
 		e := &r.entries[i]
 		switch e.op {
@@ -214,6 +229,23 @@ func (m *Memo) reuse(p *Policy, phase callPhase, args [3]uint64, ex *http1.Excha
 }
 
 func (r *record) bytes(s span) []byte { return r.data[s.start:s.end] }
+
+// fits reports whether the effects, replayed on ex, keep every table
+// within the bounds the host functions enforce. It counts every field set
+// or added and none removed, so it may refuse a replay that would fit:
+// then the guest is called, and the host functions decide exactly.
+func (r *record) fits(ex *http1.Exchange, maxHeader int) bool {
+	for kind, gr := range r.grows {
+		if gr.fields == 0 {
+			continue
+		}
+		h := headerOf(ex, uint32(kind))
+		if h.Len()+gr.fields > maxHeaderFields || headerSize(h)+gr.bytes > maxHeader {
+			return false
+		}
+	}
+	return true
+}
 
 // readAgain performs a recorded read on ex, as the host function would
 // have answered it.
