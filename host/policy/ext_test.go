@@ -375,4 +375,14 @@ func TestReuseAnswersAsTheGuest(t *testing.T) {
 			assert.Equal(t, want, got)
 		})
 	}
+	t.Run("log_enabled of level none", func(t *testing.T) {
+		var memo Memo
+		raw := get("", "X-Reusable: 1\r\nX-Lookup: 1\r\nX-Log-Enabled: 3\r\n")
+		_, err := lookup(t, &memo, raw, nil)
+		require.NoError(t, err)
+		calls := p.Stats().Calls
+		_, err = lookup(t, &memo, raw, nil)
+		require.NoError(t, err)
+		assert.Equal(t, calls, p.Stats().Calls, "log_enabled(3) reads the same: reused")
+	})
 }

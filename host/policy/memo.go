@@ -269,8 +269,7 @@ func (r *record) readAgain(e *traceEntry, ex *http1.Exchange, dst []byte) ([]byt
 		b, count := appendHeaderValues(dst, headerOf(ex, uint32(e.kind)), r.bytes(e.name))
 		return b, int64(count)
 	case readLogEnabled:
-		lvl, _ := slogLevel(int32(e.n))
-		if r.p.log.Enabled(context.Background(), lvl) {
+		if r.p.logs(context.Background(), int32(e.n)) {
 			dst = append(dst, 1)
 		}
 		return dst, e.n
