@@ -386,3 +386,33 @@ func TestReuseAnswersAsTheGuest(t *testing.T) {
 		assert.Equal(t, calls, p.Stats().Calls, "log_enabled(3) reads the same: reused")
 	})
 }
+
+// TestTraceIsBounded checks that a hook reading on and on cannot grow the
+// instance's trace, which outlives the call, past its bounds: the call is
+// then simply not reusable.
+func TestTraceIsBounded(t *testing.T) {
+	value := bytes.Repeat([]byte("v"), 1<<10)
+	for _, tc := range []struct {
+		name string
+		read func(*trace)
+	}{
+		{"values", func(tr *trace) { tr.add(readHeaderValues, kindRequest, []byte("x"), value, 1) }},
+		{"status", func(tr *trace) { tr.add(readStatus, 0, nil, nil, 200) }},
+		{"method", func(tr *trace) { tr.addString(readMethod, "GET") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tr trace
+			tr.begin(true)
+			tr.reusable = true
+			for range 1 << 14 {
+				tc.read(&tr)
+			}
+			assert.False(t, tr.on, "recording ended")
+			assert.LessOrEqual(t, len(tr.entries), maxTraceEntries)
+			assert.LessOrEqual(t, len(tr.data), maxTraceBytes)
+			var memo Memo
+			tr.keep(&memo, &generation{}, phaseCacheLookup, [3]uint64{}, 1)
+			assert.True(t, memo.last.Load() == nil, "nothing kept")
+		})
+	}
+}

@@ -77,6 +77,16 @@ type traceEntry struct {
 
 type span struct{ start, end uint32 }
 
+// A trace that outgrows these bounds ends, the call not reusable: the
+// trace is the instance's, kept across calls, and a guest reading on and
+// on for its whole call deadline must not grow the host's memory with it.
+// A decision worth reusing reads a few fields, and its record is kept
+// with every stored response.
+const (
+	maxTraceEntries = 256
+	maxTraceBytes   = 16 << 10
+)
+
 // trace is what an instance records during a hook call that has a Memo.
 // Its buffers are kept across calls.
 type trace struct {
@@ -120,7 +130,20 @@ func (t *trace) add(op traceOp, kind uint32, name, value []byte, n int64) {
 	case effectSetHeader, effectAddHeader, effectRemoveHeader:
 		t.changed |= 1 << kind
 	}
+	if t.full(len(name) + len(value)) {
+		return
+	}
 	t.entries = append(t.entries, traceEntry{op: op, kind: uint8(kind), name: t.span(name), value: t.span(value), n: n})
+}
+
+// full spoils the trace when an entry of n more bytes would pass its
+// bounds, and reports whether it did.
+func (t *trace) full(n int) bool {
+	if len(t.entries) < maxTraceEntries && len(t.data)+n <= maxTraceBytes {
+		return false
+	}
+	t.spoil()
+	return true
 }
 
 // changedField reports whether the trace holds a change of the field name
@@ -138,7 +161,7 @@ func (t *trace) changedField(kind uint32, name []byte) bool {
 
 // addString is add for a value held as a string.
 func (t *trace) addString(op traceOp, value string) {
-	if t.on {
+	if t.on && !t.full(len(value)) {
 		t.entries = append(t.entries, traceEntry{op: op, value: t.spanString(value)})
 	}
 }
