@@ -159,6 +159,7 @@ func TestCacheHooks(t *testing.T) {
 		}{
 			{func(ex *http1.Exchange) error { _, err := p.CacheRequest(ex, nil); return err }, "X-Cache-Status: 1\r\n", "set_status_code in a cache hook"},
 			{func(ex *http1.Exchange) error { _, err := p.CacheStore(ex, times); return err }, "X-Store: bad-lifetime\r\n", "freshness lifetime of -1 s"},
+			{func(ex *http1.Exchange) error { _, err := p.CacheStore(ex, times); return err }, "X-Store: reusable\r\n", "cache_reusable: allowed in cache_request and cache_lookup only"},
 		} {
 			ex, _ := exchange(t, get("", tc.extra))
 			assert.ErrorContains(t, tc.call(ex), tc.cause)
@@ -166,6 +167,9 @@ func TestCacheHooks(t *testing.T) {
 		r := do(t, NewChain([]*Policy{p}, echo), get("cache-key-outside"))
 		assert.Equal(t, 500, r.StatusCode)
 		assert.Contains(t, logBuf.String(), "cache_set_key: allowed in cache_request only")
+		r = do(t, NewChain([]*Policy{p}, echo), get("cache-reusable-outside"))
+		assert.Equal(t, 500, r.StatusCode)
+		assert.Contains(t, logBuf.String(), "cache_reusable: allowed in cache_request and cache_lookup only")
 	})
 	t.Run("reusable decisions", func(t *testing.T) { testReusableDecisions(t, p, times) })
 	t.Run("a policy that is not the decider", func(t *testing.T) {

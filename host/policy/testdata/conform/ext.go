@@ -50,6 +50,8 @@ func extRequest() bool {
 		counterAddN(header(req, "x-counter"), 2)
 	case "cache-key-outside":
 		cacheSetKey(sp("k"))
+	case "cache-reusable-outside":
+		cacheReusable()
 	default:
 		return false
 	}
@@ -141,8 +143,11 @@ func cacheStore(requestTime, responseTime, now int64) uint32 {
 	if header(resp, "cache-control") == "no-store" {
 		return 0
 	}
-	if header(req, "x-store") == "bad-lifetime" {
+	switch header(req, "x-store") {
+	case "bad-lifetime":
 		cacheSetLifetime(-1, 0, 0)
+	case "reusable":
+		cacheReusable() // traps: store decisions are not reused
 	}
 	cacheSetLifetime(60, 10, 20)
 	set(resp, "cache-status", "wasmhttpd; fwd=miss; stored")
