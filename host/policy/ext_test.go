@@ -314,6 +314,19 @@ func testReusableDecisions(t *testing.T, p *Policy, times CacheTimes) {
 			}
 		}
 	})
+	t.Run("not reused by another hook", func(t *testing.T) {
+		var memo Memo
+		raw := get("", "X-Reusable: 1\r\nX-Cache-Access: 3\r\nX-Lookup: 1\r\n")
+		ex, _ := exchange(t, raw)
+		_, err := p.CacheRequest(ex, &memo)
+		require.NoError(t, err)
+		calls := p.Stats().Calls
+		ex, _ = exchange(t, raw)
+		d, err := p.CacheLookup(ex, CacheTimes{}, &memo) // the arguments of cache_request: none
+		require.NoError(t, err)
+		assert.Equal(t, CacheLookupDecision{Action: CacheFresh}, d)
+		assert.Greater(t, p.Stats().Calls, calls)
+	})
 	t.Run("cache_request with its key", func(t *testing.T) {
 		var memo Memo
 		raw := get("", "X-Reusable: 1\r\nX-Cache-Access: 3\r\nX-Cache-Key: k1\r\n")
