@@ -366,13 +366,19 @@ func TestReuseAnswersAsTheGuest(t *testing.T) {
 		extra  string
 		change func(*http1.Exchange) // of the second request
 		fails  bool                  // the guest fails the second request
+		reused bool                  // the second request is answered from the first
 	}{
-		{"a field added, then read", "X-Write-Read: values\r\n", func(ex *http1.Exchange) { ex.Response.Header().Set("X-Seen", "1") }, false},
-		{"names read after changes", "X-Write-Read: names\r\n", func(ex *http1.Exchange) {
+		{"a field added, then read", "X-Change: values\r\n", func(ex *http1.Exchange) { ex.Response.Header().Set("X-Seen", "1") }, false, false},
+		{"names read after changes", "X-Change: names\r\n", func(ex *http1.Exchange) {
 			ex.Response.Header().Set("X-A", "1")
 			ex.Response.Header().Set("X-B", "1")
-		}, false},
-		{"a field set past the size bound", "", func(ex *http1.Exchange) { ex.Response.Header().Set("X-Big", big) }, true},
+		}, false, false},
+		{"a field set past the size bound", "", func(ex *http1.Exchange) { ex.Response.Header().Set("X-Big", big) }, true, false},
+		{"fields added and removed", "X-Change: add-remove\r\n", func(ex *http1.Exchange) {
+			ex.Response.Header().Set("X-Added", "0")
+			ex.Response.Header().Set("X-Removed", "1")
+			ex.Response.Header().Add("X-Removed", "2")
+		}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := get("", "X-Reusable: 1\r\nX-Lookup: 1\r\n", tc.extra)
@@ -380,7 +386,9 @@ func TestReuseAnswersAsTheGuest(t *testing.T) {
 			var memo Memo
 			_, err := lookup(t, &memo, raw, nil)
 			require.NoError(t, err)
+			calls := p.Stats().Calls
 			got, err := lookup(t, &memo, raw, tc.change)
+			assert.Equal(t, tc.reused, p.Stats().Calls == calls, "reused")
 			require.Equal(t, tc.fails, wantErr != nil, "the guest's own answer: %v", wantErr)
 			if tc.fails {
 				assert.Error(t, err, "the guest fails this request")

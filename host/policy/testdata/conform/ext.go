@@ -115,7 +115,7 @@ func reusable() {
 //go:wasmexport cache_lookup
 func cacheLookup(requestTime, responseTime, now int64) uint32 {
 	reusable() // first: its reads are of the stored fields, not of the ones set here
-	writeThenRead()
+	changeFields()
 	set(resp, "age", strconv.FormatInt(now-responseTime, 10))
 	set(resp, "x-times", strconv.FormatInt(requestTime, 10)+","+strconv.FormatInt(responseTime, 10))
 	action, _ := strconv.Atoi(header(req, "x-lookup"))
@@ -123,11 +123,12 @@ func cacheLookup(requestTime, responseTime, now int64) uint32 {
 	return uint32(action)
 }
 
-// writeThenRead reads response fields after changing them, as x-write-read
-// asks: "values" adds an x-seen and reports how many there are then,
-// "names" sets x-a, adds x-b and reports the names in order.
-func writeThenRead() {
-	switch header(req, "x-write-read") {
+// changeFields changes response fields as x-change asks: "values" adds an
+// x-seen and reports how many there are then, "names" sets x-a, adds x-b
+// and reports the names in order (both read what they changed),
+// "add-remove" adds two x-added and removes x-removed.
+func changeFields() {
+	switch header(req, "x-change") {
 	case "values":
 		add(resp, "x-seen", "1")
 		set(resp, "x-seen-count", strconv.Itoa(len(values(resp, "x-seen"))))
@@ -135,6 +136,10 @@ func writeThenRead() {
 		set(resp, "x-a", "1")
 		add(resp, "x-b", "1")
 		set(resp, "x-names", strings.Join(names(resp), ","))
+	case "add-remove":
+		add(resp, "x-added", "1")
+		remove(resp, "x-removed")
+		add(resp, "x-added", "2")
 	}
 }
 
