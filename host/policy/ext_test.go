@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"cmp"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -326,6 +328,39 @@ func testReusableDecisions(t *testing.T, p *Policy, times CacheTimes) {
 		require.NoError(t, err)
 		assert.Equal(t, CacheLookupDecision{Action: CacheFresh}, d)
 		assert.Greater(t, p.Stats().Calls, calls)
+	})
+	t.Run("concurrent calls through one Memo", func(t *testing.T) {
+		// Two requests that read differently take turns replacing the
+		// record; each must still get its own decision and fields.
+		type call struct {
+			ex     *http1.Exchange
+			finish func() response
+			want   CacheAction
+			got    CacheLookupDecision
+			err    error
+		}
+		calls := make([]call, 100)
+		for i := range calls {
+			c := &calls[i]
+			c.want = CacheAction(1 + i%2)
+			c.ex, c.finish = exchange(t, get("", fmt.Sprintf("X-Reusable: 1\r\nX-Lookup: %d\r\n", c.want)))
+		}
+		var memo Memo
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				for i := g; i < len(calls); i += 4 {
+					c := &calls[i]
+					c.got, c.err = p.CacheLookup(c.ex, times, &memo)
+				}
+			})
+		}
+		wg.Wait()
+		for _, c := range calls {
+			require.NoError(t, c.err)
+			assert.Equal(t, c.want, c.got.Action)
+			assert.Equal(t, "30", c.finish().Header.Get("Age"))
+		}
 	})
 	t.Run("cache_request with its key", func(t *testing.T) {
 		var memo Memo
