@@ -180,7 +180,7 @@ type record struct {
 	result  uint64
 	entries []traceEntry
 	data    []byte
-	grows   [4]growth // by header kind, what the effects may add
+	grows   [kindRespTrailers + 1]growth // by header kind, what the effects may add
 }
 
 // growth bounds what set and add effects add to a header table.
