@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -499,4 +500,21 @@ func TestBodyOverSocket(t *testing.T) {
 	assert.Equal(t, e.Size, n)
 	require.NoError(t, c.Close())
 	assert.Equal(t, want, <-got)
+}
+
+// TestAttachKeepsTheFirstValue: of values attached at once, one wins and
+// every caller gets it.
+func TestAttachKeepsTheFirstValue(t *testing.T) {
+	e := new(Entry)
+	assert.Nil(t, e.Attached())
+	got := make([]any, 8)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() { got[i] = e.Attach(new(int)) })
+	}
+	wg.Wait()
+	for _, v := range got {
+		assert.Same(t, e.Attached(), v)
+	}
+	assert.Same(t, e.Attached(), e.Attach(new(int)), "a later value is not attached")
 }

@@ -431,3 +431,38 @@ func TestSameOriginPath(t *testing.T) {
 		assert.Equal(t, want, sameOriginPath(v, out), v)
 	}
 }
+
+// TestDecisionsAreKeptWhereTheyHold: every CacheRequest gets the Cache's
+// one Memo, and a stored response's CacheLookups get its own, which a
+// refreshed response does not inherit.
+func TestDecisionsAreKeptWhereTheyHold(t *testing.T) {
+	f := newFixture(t)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		if r.URL.Path == "/stale" {
+			w.Header().Set("Cache-Control", "max-age=0")
+			w.Header().Set("ETag", `"v1"`)
+			if r.Header.Get("If-None-Match") != "" {
+				w.WriteHeader(304)
+				return
+			}
+		}
+		fmt.Fprint(w, "body")
+	})
+	for _, path := range []string{"/a", "/a", "/a", "/b", "/b", "/stale", "/stale", "/stale"} {
+		f.do(t, "GET", o.URL+path)
+	}
+	requests := f.rules.memosOf("request")
+	require.Len(t, requests, 8)
+	require.NotNil(t, requests[0])
+	for _, m := range requests {
+		assert.Same(t, requests[0], m)
+	}
+	lookups := f.rules.memosOf("lookup") // /a twice, /b once, /stale twice
+	require.Len(t, lookups, 5)
+	assert.NotNil(t, lookups[0])
+	assert.Same(t, lookups[0], lookups[1], "one stored response, one Memo")
+	assert.NotSame(t, lookups[0], lookups[2], "another stored response")
+	assert.NotSame(t, lookups[3], lookups[4], "the revalidated response is a new one")
+	assert.NotSame(t, requests[0], lookups[0])
+}

@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,13 +36,34 @@ type rules struct {
 	failOpen bool
 	noPurge  bool
 	refresh  bool // GETs store without looking up
+
+	mu    sync.Mutex
+	memos map[string][]*policy.Memo // by hook, each Memo the cache handed it
+}
+
+// memo notes the Memo the cache handed the hook.
+func (r *rules) memo(hook string, m *policy.Memo) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.memos == nil {
+		r.memos = make(map[string][]*policy.Memo)
+	}
+	r.memos[hook] = append(r.memos[hook], m)
+}
+
+// memosOf returns the Memos handed to the hook so far.
+func (r *rules) memosOf(hook string) []*policy.Memo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.memos[hook])
 }
 
 var errRules = errors.New("rules fail on purpose")
 
 func (r *rules) FailOpen() bool { return r.failOpen }
 
-func (r *rules) CacheRequest(ex *http1.Exchange, _ *policy.Memo) (policy.CacheRequestDecision, error) {
+func (r *rules) CacheRequest(ex *http1.Exchange, m *policy.Memo) (policy.CacheRequestDecision, error) {
+	r.memo("request", m)
 	if r.fail.Load() {
 		return policy.CacheRequestDecision{}, errRules
 	}
@@ -74,7 +97,8 @@ func maxAge(h *http1.Header) time.Duration {
 	return 0
 }
 
-func (r *rules) CacheLookup(ex *http1.Exchange, t policy.CacheTimes, _ *policy.Memo) (policy.CacheLookupDecision, error) {
+func (r *rules) CacheLookup(ex *http1.Exchange, t policy.CacheTimes, m *policy.Memo) (policy.CacheLookupDecision, error) {
+	r.memo("lookup", m)
 	h := ex.Response.Header()
 	age := t.Now.Sub(t.Response)
 	h.Set("Age", strconv.Itoa(int(age/time.Second)))

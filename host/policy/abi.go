@@ -185,12 +185,17 @@ func getConfig(ctx context.Context, mod api.Module, stack []uint64) {
 func logEnabled(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	level := int32(stack[0])
-	lvl, ok := slogLevel(level)
 	stack[0] = 0
-	if ok && in.gen.p.log.Enabled(ctx, lvl) {
+	if in.gen.p.logs(ctx, level) {
 		stack[0] = 1
 	}
 	in.st.trace.add(readLogEnabled, 0, nil, enabledByte[:stack[0]], int64(level))
+}
+
+// logs reports whether the policy's log takes lines of an ABI level.
+func (p *Policy) logs(ctx context.Context, level int32) bool {
+	lvl, ok := slogLevel(level)
+	return ok && p.log.Enabled(ctx, lvl)
 }
 
 // enabledByte[:1] is how a trace records that log_enabled answered 1,

@@ -170,15 +170,23 @@ func (in *instance) checkSize(h *http1.Header, what string) {
 	if h.Len() > maxHeaderFields {
 		in.trap("%s: more than %d fields", what, maxHeaderFields)
 	}
-	total := 0
-	for i := range h.Len() {
-		n, v := h.Field(i)
-		total += len(n) + len(v) + 4
-	}
-	if total > in.gen.p.maxHeader {
+	if total := headerSize(h); total > in.gen.p.maxHeader {
 		in.trap("%s: header section of %d bytes exceeds the %d-byte limit", what, total, in.gen.p.maxHeader)
 	}
 }
+
+// headerSize is the size of h as the bound on a header section counts it.
+func headerSize(h *http1.Header) int {
+	total := 0
+	for i := range h.Len() {
+		n, v := h.Field(i)
+		total += fieldSize(len(n), len(v))
+	}
+	return total
+}
+
+// fieldSize is a field's share of the bound: name, value, ": " and CRLF.
+func fieldSize(name, value int) int { return name + value + 4 }
 
 // set_header_value(kind, name, name_len, value, value_len i32)
 func setHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {

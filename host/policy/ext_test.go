@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"cmp"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,6 +161,7 @@ func TestCacheHooks(t *testing.T) {
 		}{
 			{func(ex *http1.Exchange) error { _, err := p.CacheRequest(ex, nil); return err }, "X-Cache-Status: 1\r\n", "set_status_code in a cache hook"},
 			{func(ex *http1.Exchange) error { _, err := p.CacheStore(ex, times); return err }, "X-Store: bad-lifetime\r\n", "freshness lifetime of -1 s"},
+			{func(ex *http1.Exchange) error { _, err := p.CacheStore(ex, times); return err }, "X-Store: reusable\r\n", "cache_reusable: allowed in cache_request and cache_lookup only"},
 		} {
 			ex, _ := exchange(t, get("", tc.extra))
 			assert.ErrorContains(t, tc.call(ex), tc.cause)
@@ -165,6 +169,9 @@ func TestCacheHooks(t *testing.T) {
 		r := do(t, NewChain([]*Policy{p}, echo), get("cache-key-outside"))
 		assert.Equal(t, 500, r.StatusCode)
 		assert.Contains(t, logBuf.String(), "cache_set_key: allowed in cache_request only")
+		r = do(t, NewChain([]*Policy{p}, echo), get("cache-reusable-outside"))
+		assert.Equal(t, 500, r.StatusCode)
+		assert.Contains(t, logBuf.String(), "cache_reusable: allowed in cache_request and cache_lookup only")
 	})
 	t.Run("reusable decisions", func(t *testing.T) { testReusableDecisions(t, p, times) })
 	t.Run("a policy that is not the decider", func(t *testing.T) {
@@ -309,6 +316,52 @@ func testReusableDecisions(t *testing.T, p *Policy, times CacheTimes) {
 			}
 		}
 	})
+	t.Run("not reused by another hook", func(t *testing.T) {
+		var memo Memo
+		raw := get("", "X-Reusable: 1\r\nX-Cache-Access: 3\r\nX-Lookup: 1\r\n")
+		ex, _ := exchange(t, raw)
+		_, err := p.CacheRequest(ex, &memo)
+		require.NoError(t, err)
+		calls := p.Stats().Calls
+		ex, _ = exchange(t, raw)
+		d, err := p.CacheLookup(ex, CacheTimes{}, &memo) // the arguments of cache_request: none
+		require.NoError(t, err)
+		assert.Equal(t, CacheLookupDecision{Action: CacheFresh}, d)
+		assert.Greater(t, p.Stats().Calls, calls)
+	})
+	t.Run("concurrent calls through one Memo", func(t *testing.T) {
+		// Two requests that read differently take turns replacing the
+		// record; each must still get its own decision and fields.
+		type call struct {
+			ex     *http1.Exchange
+			finish func() response
+			want   CacheAction
+			got    CacheLookupDecision
+			err    error
+		}
+		calls := make([]call, 100)
+		for i := range calls {
+			c := &calls[i]
+			c.want = CacheAction(1 + i%2)
+			c.ex, c.finish = exchange(t, get("", fmt.Sprintf("X-Reusable: 1\r\nX-Lookup: %d\r\n", c.want)))
+		}
+		var memo Memo
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				for i := g; i < len(calls); i += 4 {
+					c := &calls[i]
+					c.got, c.err = p.CacheLookup(c.ex, times, &memo)
+				}
+			})
+		}
+		wg.Wait()
+		for _, c := range calls {
+			require.NoError(t, c.err)
+			assert.Equal(t, c.want, c.got.Action)
+			assert.Equal(t, "30", c.finish().Header.Get("Age"))
+		}
+	})
 	t.Run("cache_request with its key", func(t *testing.T) {
 		var memo Memo
 		raw := get("", "X-Reusable: 1\r\nX-Cache-Access: 3\r\nX-Cache-Key: k1\r\n")
@@ -322,4 +375,104 @@ func testReusableDecisions(t *testing.T, p *Policy, times CacheTimes) {
 			assert.Equal(t, i == 0, p.Stats().Calls > calls, "call %d", i)
 		}
 	})
+}
+
+// TestReuseAnswersAsTheGuest checks a reuse against the guest itself: the
+// second of two lookups through one Memo must leave the fields, and the
+// error, the guest gives that request when asked afresh.
+func TestReuseAnswersAsTheGuest(t *testing.T) {
+	p := load(t, "conform", func(o *Options) { o.CacheHooks = true })
+	times := CacheTimes{Request: time.Unix(1000, 0), Response: time.Unix(1001, 0), Now: time.Unix(1031, 0)}
+	big := strings.Repeat("b", 64<<10-30) // setting age and x-times would pass the 64 KiB bound
+	lookup := func(t *testing.T, memo *Memo, raw string, change func(*http1.Exchange)) (http.Header, error) {
+		t.Helper()
+		ex, finish := exchange(t, raw)
+		ex.Response.Header().Set("ETag", `"v1"`)
+		if change != nil {
+			change(ex)
+		}
+		if _, err := p.CacheLookup(ex, times, memo); err != nil {
+			return nil, err
+		}
+		return finish().Header, nil
+	}
+	for _, tc := range []struct {
+		name   string
+		extra  string
+		change func(*http1.Exchange) // of the second request
+		fails  bool                  // the guest fails the second request
+		reused bool                  // the second request is answered from the first
+	}{
+		{"a field added, then read", "X-Change: values\r\n", func(ex *http1.Exchange) { ex.Response.Header().Set("X-Seen", "1") }, false, false},
+		{"names read after changes", "X-Change: names\r\n", func(ex *http1.Exchange) {
+			ex.Response.Header().Set("X-A", "1")
+			ex.Response.Header().Set("X-B", "1")
+		}, false, false},
+		{"a field set past the size bound", "", func(ex *http1.Exchange) { ex.Response.Header().Set("X-Big", big) }, true, false},
+		{"fields added and removed", "X-Change: add-remove\r\n", func(ex *http1.Exchange) {
+			ex.Response.Header().Set("X-Added", "0")
+			ex.Response.Header().Set("X-Removed", "1")
+			ex.Response.Header().Add("X-Removed", "2")
+		}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := get("", "X-Reusable: 1\r\nX-Lookup: 1\r\n", tc.extra)
+			want, wantErr := lookup(t, nil, raw, tc.change)
+			var memo Memo
+			_, err := lookup(t, &memo, raw, nil)
+			require.NoError(t, err)
+			calls := p.Stats().Calls
+			got, err := lookup(t, &memo, raw, tc.change)
+			assert.Equal(t, tc.reused, p.Stats().Calls == calls, "reused")
+			require.Equal(t, tc.fails, wantErr != nil, "the guest's own answer: %v", wantErr)
+			if tc.fails {
+				assert.Error(t, err, "the guest fails this request")
+				return
+			}
+			require.NoError(t, err)
+			delete(got, "Date")
+			delete(want, "Date")
+			assert.Equal(t, want, got)
+		})
+	}
+	t.Run("log_enabled of level none", func(t *testing.T) {
+		var memo Memo
+		raw := get("", "X-Reusable: 1\r\nX-Lookup: 1\r\nX-Log-Enabled: 3\r\n")
+		_, err := lookup(t, &memo, raw, nil)
+		require.NoError(t, err)
+		calls := p.Stats().Calls
+		_, err = lookup(t, &memo, raw, nil)
+		require.NoError(t, err)
+		assert.Equal(t, calls, p.Stats().Calls, "log_enabled(3) reads the same: reused")
+	})
+}
+
+// TestTraceIsBounded checks that a hook reading on and on cannot grow the
+// instance's trace, which outlives the call, past its bounds: the call is
+// then simply not reusable.
+func TestTraceIsBounded(t *testing.T) {
+	value := bytes.Repeat([]byte("v"), 1<<10)
+	for _, tc := range []struct {
+		name string
+		read func(*trace)
+	}{
+		{"values", func(tr *trace) { tr.add(readHeaderValues, kindRequest, []byte("x"), value, 1) }},
+		{"status", func(tr *trace) { tr.add(readStatus, 0, nil, nil, 200) }},
+		{"method", func(tr *trace) { tr.addString(readMethod, "GET") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tr trace
+			tr.begin(true)
+			tr.reusable = true
+			for range 1 << 14 {
+				tc.read(&tr)
+			}
+			assert.False(t, tr.on, "recording ended")
+			assert.LessOrEqual(t, len(tr.entries), maxTraceEntries)
+			assert.LessOrEqual(t, len(tr.data), maxTraceBytes)
+			var memo Memo
+			tr.keep(&memo, &generation{}, phaseCacheLookup, [3]uint64{}, 1)
+			assert.True(t, memo.last.Load() == nil, "nothing kept")
+		})
+	}
 }

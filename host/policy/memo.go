@@ -30,11 +30,14 @@ import (
 // change), with a swap (the generation changes), and with the stored
 // response (the proxy keeps lookup records on the entry).
 //
-// What a replay cannot repeat spoils the record: a log line, a body read.
-// Reads of the guest's own earlier writes are compared with the new
-// request's fields, which is conservative (a needless call at worst),
-// never wrong: if every earlier read matched, the guest would have made
-// the same writes and read them back.
+// What a replay cannot repeat spoils the record: a log line, a body read,
+// and a read of fields the call itself changed. Reads are done again on
+// the new request as it is before the replay, so a read that came after
+// a change would be compared with fields the replay has yet to change:
+// a value added to a field that already held it, or a name moved to the
+// end by a set, would compare equal where the guest would have read
+// something else (TestReuseAnswersAsTheGuest). Reading before writing,
+// as the standard policy does, keeps a call reusable.
 
 // Memo holds a hook's last reusable decision for the calls that may reuse
 // it: the caching proxy keeps one for cache_request and one per stored
@@ -74,18 +77,28 @@ type traceEntry struct {
 
 type span struct{ start, end uint32 }
 
+// A trace that outgrows these bounds ends, the call not reusable: the
+// trace is the instance's, kept across calls, and a guest reading on and
+// on for its whole call deadline must not grow the host's memory with it.
+// A decision worth reusing reads a few fields, and its record is kept
+// with every stored response.
+const (
+	maxTraceEntries = 256
+	maxTraceBytes   = 16 << 10
+)
+
 // trace is what an instance records during a hook call that has a Memo.
 // Its buffers are kept across calls.
 type trace struct {
-	on       bool // the call has a Memo to fill
-	reusable bool // the guest called cache_reusable
-	spoiled  bool // it did something a replay cannot repeat
+	on       bool  // the call has a Memo to fill, and nothing spoiled it
+	reusable bool  // the guest called cache_reusable
+	changed  uint8 // bit k set: the call changed the fields of header kind k
 	entries  []traceEntry
 	data     []byte
 }
 
 func (t *trace) begin(on bool) {
-	t.on, t.reusable, t.spoiled = on, false, false
+	t.on, t.reusable, t.changed = on, false, 0
 	t.entries, t.data = t.entries[:0], t.data[:0]
 }
 
@@ -101,22 +114,60 @@ func (t *trace) spanString(s string) span {
 	return span{start, uint32(len(t.data))}
 }
 
-// add records a host call when the trace is on.
+// add records a host call when the trace is on. A read of fields the
+// call changed spoils it: such a read cannot be done again on the new
+// request, whose fields the replay has not changed yet.
 func (t *trace) add(op traceOp, kind uint32, name, value []byte, n int64) {
-	if t.on {
-		t.entries = append(t.entries, traceEntry{op: op, kind: uint8(kind), name: t.span(name), value: t.span(value), n: n})
+	if !t.on {
+		return
 	}
+	switch op {
+	case readHeaderNames, readHeaderValues:
+		if t.changed&(1<<kind) != 0 && (op == readHeaderNames || t.changedField(kind, name)) {
+			t.spoil()
+			return
+		}
+	case effectSetHeader, effectAddHeader, effectRemoveHeader:
+		t.changed |= 1 << kind
+	}
+	if t.full(len(name) + len(value)) {
+		return
+	}
+	t.entries = append(t.entries, traceEntry{op: op, kind: uint8(kind), name: t.span(name), value: t.span(value), n: n})
+}
+
+// full spoils the trace when an entry of n more bytes would pass its
+// bounds, and reports whether it did.
+func (t *trace) full(n int) bool {
+	if len(t.entries) < maxTraceEntries && len(t.data)+n <= maxTraceBytes {
+		return false
+	}
+	t.spoil()
+	return true
+}
+
+// changedField reports whether the trace holds a change of the field name
+// of header kind.
+func (t *trace) changedField(kind uint32, name []byte) bool {
+	for i := range t.entries {
+		e := &t.entries[i]
+		if e.op >= effectSetHeader && e.op <= effectRemoveHeader && uint32(e.kind) == kind &&
+			equalFold(t.data[e.name.start:e.name.end], name) {
+			return true
+		}
+	}
+	return false
 }
 
 // addString is add for a value held as a string.
 func (t *trace) addString(op traceOp, value string) {
-	if t.on {
+	if t.on && !t.full(len(value)) {
 		t.entries = append(t.entries, traceEntry{op: op, value: t.spanString(value)})
 	}
 }
 
-// spoil marks the call as not reusable.
-func (t *trace) spoil() { t.spoiled = true }
+// spoil marks the call as not reusable, and ends its recording.
+func (t *trace) spoil() { t.on = false }
 
 // record is a reusable decision: the trace of the call that made it, its
 // arguments and its result, for one generation of one policy. It is never
@@ -129,19 +180,31 @@ type record struct {
 	result  uint64
 	entries []traceEntry
 	data    []byte
+	grows   [kindRespTrailers + 1]growth // by header kind, what the effects may add
 }
+
+// growth bounds what set and add effects add to a header table.
+type growth struct{ fields, bytes int }
 
 // keep turns the trace of a call that ended well into a record, when the
 // guest asked for it and nothing spoiled it.
 func (t *trace) keep(m *Memo, g *generation, phase callPhase, args [3]uint64, result uint64) {
-	if !t.on || !t.reusable || t.spoiled {
+	if !t.on || !t.reusable {
 		return
 	}
-	m.last.Store(&record{
+	r := &record{
 		p: g.p, gen: g.id, phase: phase, args: args, result: result,
 		entries: append([]traceEntry(nil), t.entries...),
 		data:    append([]byte(nil), t.data...),
-	})
+	}
+	for _, e := range r.entries {
+		if e.op == effectSetHeader || e.op == effectAddHeader {
+			gr := &r.grows[e.kind]
+			gr.fields++
+			gr.bytes += fieldSize(len(r.bytes(e.name)), len(r.bytes(e.value)))
+		}
+	}
+	m.last.Store(r)
 }
 
 // reuse answers a call from m's record when every read it recorded reads
@@ -165,6 +228,9 @@ func (m *Memo) reuse(p *Policy, phase callPhase, args [3]uint64, ex *http1.Excha
 			return 0, "", false
 		}
 	}
+	if !r.fits(ex, p.maxHeader) {
+		return 0, "", false
+	}
 	for i := range r.entries {
 		e := &r.entries[i]
 		switch e.op {
@@ -186,6 +252,23 @@ func (m *Memo) reuse(p *Policy, phase callPhase, args [3]uint64, ex *http1.Excha
 }
 
 func (r *record) bytes(s span) []byte { return r.data[s.start:s.end] }
+
+// fits reports whether the effects, replayed on ex, keep every table
+// within the bounds the host functions enforce. It counts every field set
+// or added and none removed, so it may refuse a replay that would fit:
+// then the guest is called, and the host functions decide exactly.
+func (r *record) fits(ex *http1.Exchange, maxHeader int) bool {
+	for kind, gr := range r.grows {
+		if gr.fields == 0 {
+			continue
+		}
+		h := headerOf(ex, uint32(kind))
+		if h.Len()+gr.fields > maxHeaderFields || headerSize(h)+gr.bytes > maxHeader {
+			return false
+		}
+	}
+	return true
+}
 
 // readAgain performs a recorded read on ex, as the host function would
 // have answered it.
@@ -209,8 +292,7 @@ func (r *record) readAgain(e *traceEntry, ex *http1.Exchange, dst []byte) ([]byt
 		b, count := appendHeaderValues(dst, headerOf(ex, uint32(e.kind)), r.bytes(e.name))
 		return b, int64(count)
 	case readLogEnabled:
-		lvl, _ := slogLevel(int32(e.n))
-		if r.p.log.Enabled(context.Background(), lvl) {
+		if r.p.logs(context.Background(), int32(e.n)) {
 			dst = append(dst, 1)
 		}
 		return dst, e.n

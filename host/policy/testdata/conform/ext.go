@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"strings"
 	"unsafe"
 )
 
@@ -49,6 +50,8 @@ func extRequest() bool {
 		counterAddN(header(req, "x-counter"), 2)
 	case "cache-key-outside":
 		cacheSetKey(sp("k"))
+	case "cache-reusable-outside":
+		cacheReusable()
 	default:
 		return false
 	}
@@ -98,6 +101,10 @@ func reusable() {
 		names(resp)
 		logEnabled(-1)
 	}
+	if l := header(req, "x-log-enabled"); l != "" {
+		level, _ := strconv.Atoi(l)
+		logEnabled(int32(level))
+	}
 	if header(req, "x-log") != "" {
 		msg := "looked up"
 		p, n := sp(msg)
@@ -108,6 +115,7 @@ func reusable() {
 //go:wasmexport cache_lookup
 func cacheLookup(requestTime, responseTime, now int64) uint32 {
 	reusable() // first: its reads are of the stored fields, not of the ones set here
+	changeFields()
 	set(resp, "age", strconv.FormatInt(now-responseTime, 10))
 	set(resp, "x-times", strconv.FormatInt(requestTime, 10)+","+strconv.FormatInt(responseTime, 10))
 	action, _ := strconv.Atoi(header(req, "x-lookup"))
@@ -115,13 +123,36 @@ func cacheLookup(requestTime, responseTime, now int64) uint32 {
 	return uint32(action)
 }
 
+// changeFields changes response fields as x-change asks: "values" adds an
+// x-seen and reports how many there are then, "names" sets x-a, adds x-b
+// and reports the names in order (both read what they changed),
+// "add-remove" adds two x-added and removes x-removed.
+func changeFields() {
+	switch header(req, "x-change") {
+	case "values":
+		add(resp, "x-seen", "1")
+		set(resp, "x-seen-count", strconv.Itoa(len(values(resp, "x-seen"))))
+	case "names":
+		set(resp, "x-a", "1")
+		add(resp, "x-b", "1")
+		set(resp, "x-names", strings.Join(names(resp), ","))
+	case "add-remove":
+		add(resp, "x-added", "1")
+		remove(resp, "x-removed")
+		add(resp, "x-added", "2")
+	}
+}
+
 //go:wasmexport cache_store
 func cacheStore(requestTime, responseTime, now int64) uint32 {
 	if header(resp, "cache-control") == "no-store" {
 		return 0
 	}
-	if header(req, "x-store") == "bad-lifetime" {
+	switch header(req, "x-store") {
+	case "bad-lifetime":
 		cacheSetLifetime(-1, 0, 0)
+	case "reusable":
+		cacheReusable() // traps: store decisions are not reused
 	}
 	cacheSetLifetime(60, 10, 20)
 	set(resp, "cache-status", "wasmhttpd; fwd=miss; stored")
