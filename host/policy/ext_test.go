@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -307,6 +308,24 @@ func testReusableDecisions(t *testing.T, p *Policy, times CacheTimes) {
 		called, _ = lookup(t, p, &memo, base, times, nil)
 		assert.True(t, called)
 	})
+	t.Run("a used decision outlives others", func(t *testing.T) {
+		var memo Memo
+		called, _ := lookup(t, p, &memo, base, times, nil)
+		require.True(t, called)
+		called, _ = lookup(t, p, &memo, base, times, nil)
+		require.False(t, called)
+		// memoSlots decisions that read differently, each kept: the
+		// last of them takes the place of one not used since, never
+		// of the one in use.
+		for i := range memoSlots {
+			called, _ = lookup(t, p, &memo, strings.Replace(base, "X-Reusable: 1", "X-Reusable: "+strconv.Itoa(i+2), 1), times, nil)
+			require.True(t, called)
+		}
+		called, _ = lookup(t, p, &memo, base, times, nil)
+		assert.False(t, called, "the plain request's decision is still there")
+		called, _ = lookup(t, p, &memo, strings.Replace(base, "X-Reusable: 1", "X-Reusable: 5", 1), times, nil)
+		assert.False(t, called, "and the latest of the others")
+	})
 	t.Run("not kept when the guest did not allow it or logged", func(t *testing.T) {
 		for _, raw := range []string{get("", "X-Lookup: 1\r\n"), get("", reusable, "X-Log: 1\r\n")} {
 			var memo Memo
@@ -472,7 +491,9 @@ func TestTraceIsBounded(t *testing.T) {
 			assert.LessOrEqual(t, len(tr.data), maxTraceBytes)
 			var memo Memo
 			tr.keep(&memo, &generation{}, phaseCacheLookup, [3]uint64{}, 1)
-			assert.True(t, memo.last.Load() == nil, "nothing kept")
+			for i := range memo.slots {
+				assert.Nil(t, memo.slots[i].Load(), "nothing kept")
+			}
 		})
 	}
 }

@@ -39,11 +39,39 @@ import (
 // something else (TestReuseAnswersAsTheGuest). Reading before writing,
 // as the standard policy does, keeps a call reusable.
 
-// Memo holds a hook's last reusable decision for the calls that may reuse
-// it: the caching proxy keeps one for cache_request and one per stored
-// response for cache_lookup. The zero value is empty; a Memo is safe for
-// concurrent use.
-type Memo struct{ last atomic.Pointer[record] }
+// Memo holds a hook's last few reusable decisions for the calls that may
+// reuse them: the caching proxy keeps one for cache_request and one per
+// stored response for cache_lookup. The zero value is empty; a Memo is
+// safe for concurrent use.
+//
+// It holds memoSlots records, replaced by second chance (CLOCK): a record
+// reused since the hand last passed it is kept, so that the plain GETs'
+// decision survives the reloads (max-age=0), only-if-cached requests or
+// PURGEs mixed into the same traffic, each of which reads differently.
+type Memo struct {
+	slots [memoSlots]atomic.Pointer[record]
+	hand  atomic.Uint32
+}
+
+// memoSlots is how many decisions a Memo keeps: enough for the few ways
+// requests differ where a cache policy looks, few enough that a call
+// nothing matches costs little (a comparison usually ends at the first
+// read, the method or Cache-Control).
+const memoSlots = 4
+
+// put stores r, in place of the first record the hand finds unused since
+// its last pass (or of the one under the hand after two full turns, when
+// every record keeps being used).
+func (m *Memo) put(r *record) {
+	for range 2 * memoSlots {
+		slot := &m.slots[m.hand.Add(1)%memoSlots]
+		if old := slot.Load(); old == nil || !old.used.Swap(false) {
+			slot.Store(r)
+			return
+		}
+	}
+	m.slots[m.hand.Load()%memoSlots].Store(r)
+}
 
 // traceOp is what a trace records of one host call.
 type traceOp uint8
@@ -181,6 +209,8 @@ type record struct {
 	entries []traceEntry
 	data    []byte
 	grows   [kindRespTrailers + 1]growth // by header kind, what the effects may add
+	key     string                       // the last cache_set_key, made once for every reuse
+	used    atomic.Bool                  // reused since the Memo's hand passed it
 }
 
 // growth bounds what set and add effects add to a header table.
@@ -198,25 +228,44 @@ func (t *trace) keep(m *Memo, g *generation, phase callPhase, args [3]uint64, re
 		data:    append([]byte(nil), t.data...),
 	}
 	for _, e := range r.entries {
-		if e.op == effectSetHeader || e.op == effectAddHeader {
+		switch e.op {
+		case effectSetHeader, effectAddHeader:
 			gr := &r.grows[e.kind]
 			gr.fields++
 			gr.bytes += fieldSize(len(r.bytes(e.name)), len(r.bytes(e.value)))
+		case effectSetKey:
+			r.key = string(r.bytes(e.value))
 		}
 	}
-	m.last.Store(r)
+	m.put(r)
 }
 
-// reuse answers a call from m's record when every read it recorded reads
-// the same on ex and the arguments are equal: it replays the effects on
-// ex and returns the result and the key the guest set. ok is false when
-// there is no such record, with nothing changed.
+// reuse answers a call from one of m's records when every read it
+// recorded reads the same on ex and the arguments are equal: it replays
+// the effects on ex and returns the result and the key the guest set. ok
+// is false when there is no such record, with nothing changed.
 func (m *Memo) reuse(p *Policy, phase callPhase, args [3]uint64, ex *http1.Exchange) (result uint64, key string, ok bool) {
-	r := m.last.Load()
 	g := p.cur.Load()
-	if r == nil || g == nil || r.p != p || r.gen != g.id || r.phase != phase || r.args != args {
+	if g == nil {
 		return 0, "", false
 	}
+	for i := range m.slots {
+		r := m.slots[i].Load()
+		if r == nil || r.p != p || r.gen != g.id || r.phase != phase || r.args != args || !r.matches(ex, p.maxHeader) {
+			continue
+		}
+		if !r.used.Load() {
+			r.used.Store(true)
+		}
+		r.replay(p, ex)
+		return r.result, r.key, true
+	}
+	return 0, "", false
+}
+
+// matches reports whether every read of r reads the same on ex, and the
+// effects fit.
+func (r *record) matches(ex *http1.Exchange, maxHeader int) bool {
 	var scratch [256]byte
 	for i := range r.entries {
 		e := &r.entries[i]
@@ -225,12 +274,14 @@ func (m *Memo) reuse(p *Policy, phase callPhase, args [3]uint64, ex *http1.Excha
 		}
 		got, n := r.readAgain(e, ex, scratch[:0])
 		if n != e.n || !bytes.Equal(got, r.bytes(e.value)) {
-			return 0, "", false
+			return false
 		}
 	}
-	if !r.fits(ex, p.maxHeader) {
-		return 0, "", false
-	}
+	return r.fits(ex, maxHeader)
+}
+
+// replay performs r's effects on ex.
+func (r *record) replay(p *Policy, ex *http1.Exchange) {
 	for i := range r.entries {
 		e := &r.entries[i]
 		switch e.op {
@@ -244,11 +295,8 @@ func (m *Memo) reuse(p *Policy, phase callPhase, args [3]uint64, ex *http1.Excha
 			headerOf(ex, uint32(e.kind)).Del(string(r.bytes(e.name)))
 		case effectCounterAdd:
 			p.counters.add(r.bytes(e.name), e.n)
-		case effectSetKey:
-			key = string(r.bytes(e.value))
 		}
 	}
-	return r.result, key, true
 }
 
 func (r *record) bytes(s span) []byte { return r.data[s.start:s.end] }
