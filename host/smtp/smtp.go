@@ -154,9 +154,9 @@ func CheckAddress(addr string) error {
 	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") {
 		return fmt.Errorf("smtp: address %q is not local@domain", addr)
 	}
-	for i := 0; i < len(addr); i++ {
-		if c := addr[i]; c <= ' ' || c >= 0x7f || c == '<' || c == '>' {
-			return fmt.Errorf("smtp: address %q contains %q: only printable ASCII without spaces or angle brackets is allowed", addr, c)
+	for _, r := range addr {
+		if r <= ' ' || r >= 0x7f || r == '<' || r == '>' {
+			return fmt.Errorf("smtp: address %q contains %q: only printable ASCII without spaces or angle brackets is allowed", addr, r)
 		}
 	}
 	return nil

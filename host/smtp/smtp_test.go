@@ -589,3 +589,26 @@ func TestCancelDuringImplicitTLSHandshake(t *testing.T) {
 		t.Fatal("Send still waits in the TLS handshake after its context was cancelled")
 	}
 }
+
+func TestCheckAddress(t *testing.T) {
+	for _, tc := range []struct {
+		addr, err string
+	}{
+		{"ops@example.test", ""},
+		{`"a.b"@example.test`, ""},
+		{"ops", "is not local@domain"},
+		{"@example.test", "is not local@domain"},
+		{"a@b@example.test", "is not local@domain"},
+		{"zoë@example.test", `contains 'ë'`},
+		{"a b@example.test", `contains ' '`},
+		{"<ops@example.test>", `contains '<'`},
+		{"ops@example.test\r\nRCPT TO:x", `contains '\r'`},
+	} {
+		err := CheckAddress(tc.addr)
+		if tc.err == "" {
+			assert.NoError(t, err, tc.addr)
+			continue
+		}
+		assert.ErrorContains(t, err, tc.err, tc.addr)
+	}
+}
