@@ -619,7 +619,8 @@ func TestBadRequestBodyIsTheClientsFault(t *testing.T) {
 	assert.Equal(t, 400, resp.StatusCode)
 	assert.Contains(t, body, "reading the request body: malformed chunk size")
 	assert.True(t, resp.Close, "a connection whose body broke cannot carry another request")
-	assert.Equal(t, int64(1), accepted.Load())
+	// The origin's accept may run after the client has the 400.
+	assert.Eventually(t, func() bool { return accepted.Load() == 1 }, 5*time.Second, time.Millisecond, "the request was sent upstream once")
 }
 
 func TestUnsolicitedSwitchingProtocolsRefused(t *testing.T) {
