@@ -326,6 +326,25 @@ func testReusableDecisions(t *testing.T, p *Policy, times CacheTimes) {
 		called, _ = lookup(t, p, &memo, strings.Replace(base, "X-Reusable: 1", "X-Reusable: 5", 1), times, nil)
 		assert.False(t, called, "and the latest of the others")
 	})
+	t.Run("decisions of a past second make room first", func(t *testing.T) {
+		var memo Memo
+		other := strings.Replace(base, "X-Reusable: 1", "X-Reusable: 2", 1)
+		tm := times
+		for range 5 {
+			for _, raw := range []string{base, other} {
+				called, _ := lookup(t, p, &memo, raw, tm, nil)
+				require.True(t, called, "a new second: the guest decides")
+			}
+			tm.Now = tm.Now.Add(time.Second)
+		}
+		kept := 0
+		for i := range memo.slots {
+			if memo.slots[i].Load() != nil {
+				kept++
+			}
+		}
+		assert.Equal(t, 2, kept, "one record per kind of request, not one per second")
+	})
 	t.Run("not kept when the guest did not allow it or logged", func(t *testing.T) {
 		for _, raw := range []string{get("", "X-Lookup: 1\r\n"), get("", reusable, "X-Log: 1\r\n")} {
 			var memo Memo

@@ -59,10 +59,19 @@ type Memo struct {
 // read, the method or Cache-Control).
 const memoSlots = 4
 
-// put stores r, in place of the first record the hand finds unused since
-// its last pass (or of the one under the hand after two full turns, when
-// every record keeps being used).
+// put stores r in place of a record that can no longer be reused — made
+// for other arguments (an earlier second: the times only move forward),
+// another generation or another policy — or else of the first record the
+// hand finds unused since its last pass (or of the one under the hand
+// after two full turns, when every record keeps being used). Replacing the
+// dead first keeps a hot entry at one record or so, not memoSlots.
 func (m *Memo) put(r *record) {
+	for i := range m.slots {
+		if old := m.slots[i].Load(); old == nil || old.args != r.args || old.gen != r.gen || old.p != r.p {
+			m.slots[i].Store(r)
+			return
+		}
+	}
 	for range 2 * memoSlots {
 		slot := &m.slots[m.hand.Add(1)%memoSlots]
 		if old := slot.Load(); old == nil || !old.used.Swap(false) {
