@@ -25,8 +25,9 @@ const MaxDelta = 1 << 31
 
 // ParseDirectives appends the directives of every Cache-Control line to
 // dst[:0] and returns the result. Names and values are substrings of the
-// lines (a value with a quoted-pair is the exception), so they live as
-// long as the lines do.
+// lines (a value with a quoted-pair, or a name not sent in lower case, is
+// the exception, and costs an allocation), so they live as long as the
+// lines do.
 func ParseDirectives(dst Directives, lines []string) Directives {
 	d := dst[:0]
 	for _, line := range lines {
