@@ -382,3 +382,24 @@ func TestTunnelStalledReaderEndsBusyTunnel(t *testing.T) {
 	c.Close()
 	<-ticked
 }
+
+// TestTunnelCountsTheBytesOfAStalledWrite: Up counts what the target took
+// of a write that then stalled, pipelined bytes included, not nothing.
+func TestTunnelCountsTheBytesOfAStalledWrite(t *testing.T) {
+	noLeaks(t)
+	clientOuter, clientInner := net.Pipe()
+	upInner, upOuter := net.Pipe()
+	defer clientOuter.Close()
+	defer upOuter.Close()
+	took := make(chan error, 1)
+	go func() {
+		_, err := io.ReadFull(upOuter, make([]byte, 10))
+		took <- err
+	}()
+	p := &pipe{idle: 100 * time.Millisecond}
+	up, down, err := p.run(clientInner, upInner, make([]byte, 100))
+	assert.Error(t, err, "the target stopped reading")
+	assert.Equal(t, int64(10), up)
+	assert.Zero(t, down)
+	assert.NoError(t, <-took)
+}
