@@ -84,12 +84,30 @@ func ParseAddressList(s string) ([]Address, error) {
 
 // fromNet converts what net/mail parsed, refusing the addresses it allows
 // but the SMTP envelope does not: non-ASCII (RFC 6532) and quoted local
-// parts with spaces.
+// parts with spaces. net/mail unquotes a quoted local part and the
+// envelope carries Addr as it is, so a local part that needs its quotes
+// (`"a,b"`) is refused too: unquoted it would be another address or none.
 func fromNet(a *netmail.Address) (Address, error) {
 	if err := smtp.CheckAddress(a.Address); err != nil {
 		return Address{}, fmt.Errorf("mail: %w", err)
 	}
+	local := a.Address[:strings.LastIndexByte(a.Address, '@')]
+	if !dotAtom(local) {
+		return Address{}, fmt.Errorf("mail: address %q: the local part %q needs quotes, which the SMTP envelope does not carry", a.Address, local)
+	}
 	return Address{Name: a.Name, Addr: a.Address}, nil
+}
+
+// dotAtom reports whether s is a dot-atom (RFC 5322 3.2.3): atext runs
+// joined by single dots. CheckAddress has already held s to printable
+// ASCII.
+func dotAtom(s string) bool {
+	for atom := range strings.SplitSeq(s, ".") {
+		if atom == "" || strings.ContainsAny(atom, `"(),:;<>@[\] `) {
+			return false
+		}
+	}
+	return true
 }
 
 // String formats the address for a header, the name encoded when it is

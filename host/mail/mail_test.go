@@ -277,6 +277,28 @@ func TestParseAddressRefusesWhatCannotBeSent(t *testing.T) {
 	}
 }
 
+// TestParseAddressLocalPartNeedingQuotes: net/mail unquotes a quoted
+// local part, and the envelope carries the address as it is, so one that
+// needs its quotes (RFC 5321 4.1.2) would go out as another address or
+// none: refused. One that does not is read unquoted.
+func TestParseAddressLocalPartNeedingQuotes(t *testing.T) {
+	for _, s := range []string{
+		`"a,b"@example.com`,
+		`"a\"b"@example.com`,
+		`".a"@example.com`,
+		`"a..b"@example.com`,
+		`Name <"a(b)"@example.com>`,
+	} {
+		_, err := ParseAddress(s)
+		assert.ErrorContains(t, err, "needs quotes", s)
+		_, err = ParseAddressList("ok@example.com, " + s)
+		assert.ErrorContains(t, err, "needs quotes", s)
+	}
+	a, err := ParseAddress(`"o'brien.x+y"@example.com`)
+	require.NoError(t, err)
+	assert.Equal(t, "o'brien.x+y@example.com", a.Addr)
+}
+
 func TestWriteBase64(t *testing.T) {
 	for _, n := range []int{0, 1, 56, 57, 58, 114, 1000, 64 * 57, 64*57 + 1, 100_000} {
 		data := bytes.Repeat([]byte{0xa5}, n)

@@ -133,9 +133,9 @@ func (t *pipe) run(client, upstream net.Conn, pipelined []byte) (up, down int64,
 	}()
 	var upErr error
 	if len(pipelined) > 0 {
-		if upErr = t.write(upstream, pipelined, start); upErr == nil {
-			up = int64(len(pipelined))
-		}
+		var n int
+		n, upErr = t.write(upstream, pipelined, start)
+		up = int64(n)
 	}
 	if upErr == nil {
 		var n int64
@@ -166,10 +166,11 @@ func (t *pipe) copy(dst, src net.Conn) (int64, error) {
 		if n > 0 {
 			now := time.Now()
 			t.last.Store(now.UnixNano())
-			if werr := t.write(dst, buf[:n], now); werr != nil {
+			written, werr := t.write(dst, buf[:n], now)
+			total += int64(written)
+			if werr != nil {
 				return total, werr
 			}
-			total += int64(n)
 		}
 		switch {
 		case err == nil:
@@ -192,19 +193,20 @@ func (t *pipe) copy(dst, src net.Conn) (int64, error) {
 }
 
 // write writes b, begun at start, to dst, failing when it stalls for the
-// idle timeout. dst's write deadline is never later than that (it was
+// idle timeout; it returns how much of b went. dst's write deadline is never later than that (it was
 // armed for an earlier write's start, or the tunnel's); when it fires
 // sooner, the write resumes under a deadline for its own end. Resuming a
 // timed-out write is sound on the TCP connections a tunnel joins (a
 // tls.Conn would refuse it, and the tunnel would end early, not wrong).
-func (t *pipe) write(dst net.Conn, b []byte, start time.Time) error {
+func (t *pipe) write(dst net.Conn, b []byte, start time.Time) (int, error) {
 	end := start.Add(t.idle)
+	written := 0
 	for {
-		n, err := dst.Write(b)
+		n, err := dst.Write(b[written:])
+		written += n
 		if err == nil || !isTimeout(err) || !time.Now().Before(end) {
-			return err
+			return written, err
 		}
-		b = b[n:]
 		dst.SetWriteDeadline(end)
 	}
 }

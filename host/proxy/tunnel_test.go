@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -269,4 +270,136 @@ func BenchmarkTunnel(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// timeoutCounter counts the writes to its connection that timed out.
+type timeoutCounter struct {
+	net.Conn
+	timeouts atomic.Int64
+}
+
+func (c *timeoutCounter) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if isTimeout(err) {
+		c.timeouts.Add(1)
+	}
+	return n, err
+}
+
+// TestTunnelResumedWritesKeepEveryByte: the target reads slowly, so the
+// tunnel's writes often outlive a deadline armed for an earlier write
+// and resume, some after part of their chunk went; every byte arrives
+// once and in order. net.Pipe has no buffer, so a write is partial
+// whenever its deadline fires.
+func TestTunnelResumedWritesKeepEveryByte(t *testing.T) {
+	noLeaks(t)
+	const idle = 100 * time.Millisecond
+	clientOuter, clientInner := net.Pipe()
+	upInner, upOuter := net.Pipe()
+	defer clientOuter.Close()
+	defer upOuter.Close()
+	want := make([]byte, 8<<10)
+	for i := range want {
+		want[i] = byte(i ^ i>>8)
+	}
+	go func() {
+		for b := want; len(b) > 0; {
+			n, err := clientOuter.Write(b[:min(len(b), 64)])
+			if err != nil {
+				return
+			}
+			b = b[n:]
+		}
+		clientOuter.Close()
+	}()
+	got := make(chan []byte, 1)
+	go func() {
+		var all []byte
+		buf := make([]byte, 16)
+		for {
+			n, err := upOuter.Read(buf)
+			all = append(all, buf[:n]...)
+			if err != nil {
+				got <- all
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	upstream := &timeoutCounter{Conn: upInner}
+	p := &pipe{idle: idle}
+	up, down, err := p.run(clientInner, upstream, want[:0])
+	assert.ErrorIs(t, err, errTunnelIdle, "the target never answers: idle once the client is done")
+	assert.Equal(t, int64(len(want)), up)
+	assert.Zero(t, down)
+	assert.Equal(t, want, <-got, "every byte once, in order")
+	assert.Positive(t, upstream.timeouts.Load(), "writes outlived an earlier write's deadline and resumed")
+}
+
+// TestTunnelStalledReaderEndsBusyTunnel: a client that stops reading
+// stalls the writes down while its bytes keep going up; the busy other
+// direction must not keep the stalled write waiting.
+func TestTunnelStalledReaderEndsBusyTunnel(t *testing.T) {
+	noLeaks(t)
+	target := rawOrigin(t, func(c net.Conn) {
+		flooded := make(chan struct{})
+		go func() {
+			defer close(flooded)
+			chunk := make([]byte, 64<<10)
+			for {
+				if _, err := c.Write(chunk); err != nil {
+					return
+				}
+			}
+		}()
+		io.Copy(io.Discard, c)
+		c.Close()
+		<-flooded
+	})
+	tunnels := make(chan TunnelStats, 1)
+	_, addr := startProxy(t, Config{ConnectPorts: []int{portOf(t, target)}, TunnelIdleTimeout: 200 * time.Millisecond,
+		TunnelDone: func(s TunnelStats) { tunnels <- s }})
+	c, _ := connect(t, addr, target)
+	ticked := make(chan struct{})
+	go func() {
+		defer close(ticked)
+		for {
+			if _, err := io.WriteString(c, "tick"); err != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	var stats TunnelStats
+	select {
+	case stats = <-tunnels:
+	case <-time.After(5 * time.Second):
+		require.FailNow(t, "the stalled tunnel is still open")
+	}
+	assert.True(t, isTimeout(stats.Err), "the stalled write timed out: %v", stats.Err)
+	assert.NotErrorIs(t, stats.Err, errTunnelIdle, "the tunnel was busy going up")
+	assert.Positive(t, stats.Down)
+	c.Close()
+	<-ticked
+}
+
+// TestTunnelCountsTheBytesOfAStalledWrite: Up counts what the target took
+// of a write that then stalled, pipelined bytes included, not nothing.
+func TestTunnelCountsTheBytesOfAStalledWrite(t *testing.T) {
+	noLeaks(t)
+	clientOuter, clientInner := net.Pipe()
+	upInner, upOuter := net.Pipe()
+	defer clientOuter.Close()
+	defer upOuter.Close()
+	took := make(chan error, 1)
+	go func() {
+		_, err := io.ReadFull(upOuter, make([]byte, 10))
+		took <- err
+	}()
+	p := &pipe{idle: 100 * time.Millisecond}
+	up, down, err := p.run(clientInner, upInner, make([]byte, 100))
+	assert.Error(t, err, "the target stopped reading")
+	assert.Equal(t, int64(10), up)
+	assert.Zero(t, down)
+	assert.NoError(t, <-took)
 }

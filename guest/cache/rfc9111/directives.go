@@ -25,8 +25,9 @@ const MaxDelta = 1 << 31
 
 // ParseDirectives appends the directives of every Cache-Control line to
 // dst[:0] and returns the result. Names and values are substrings of the
-// lines (a value with a quoted-pair is the exception), so they live as
-// long as the lines do.
+// lines (a value with a quoted-pair, or a name not sent in lower case, is
+// the exception, and costs an allocation), so they live as long as the
+// lines do.
 func ParseDirectives(dst Directives, lines []string) Directives {
 	d := dst[:0]
 	for _, line := range lines {
@@ -83,19 +84,26 @@ func (d Directives) Seconds(name string) (secs int64, ok bool) {
 	if !present {
 		return 0, false
 	}
-	if v == "" || v == Conflicting {
-		return 0, true
+	return deltaSeconds(v), true
+}
+
+// deltaSeconds parses delta-seconds (RFC 9111 1.2.2): 0 for anything but
+// digits (Conflicting included), MaxDelta for a value above it, however
+// long.
+func deltaSeconds(v string) int64 {
+	if v == "" {
+		return 0
 	}
 	for _, c := range v {
 		if c < '0' || c > '9' {
-			return 0, true
+			return 0
 		}
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n > MaxDelta {
-		return MaxDelta, true
+		return MaxDelta
 	}
-	return n, true
+	return n
 }
 
 // MaxAge returns the freshness lifetime a response's Cache-Control gives

@@ -26,7 +26,6 @@
 package rfc9111
 
 import (
-	"strconv"
 	"strings"
 )
 
@@ -67,9 +66,7 @@ func ReadResponse[H Header](r *Response, status uint32, h H, responseTime int64)
 		}
 	}
 	if v, ok := h.Get("Age"); ok {
-		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n >= 0 {
-			r.Age = min(n, MaxDelta)
-		}
+		r.Age = deltaSeconds(strings.TrimSpace(v))
 	}
 	r.Expires, _ = h.Get("Expires")
 	r.LastModified, _ = h.Get("Last-Modified")

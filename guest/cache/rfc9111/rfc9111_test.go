@@ -79,6 +79,8 @@ func TestReadResponse(t *testing.T) {
 		{"invalid Date and Age ignored", []string{"Date: yesterday", "Age: -3"}, Response{Status: 200, Date: t0}},
 		{"Age with spaces", []string{"Age:  12 "}, Response{Status: 200, Date: t0, Age: 12}},
 		{"Age capped", []string{"Age: 99999999999"}, Response{Status: 200, Date: t0, Age: MaxDelta}},
+		{"Age past int64 capped (RFC 9111 1.2.2)", []string{"Age: 99999999999999999999"}, Response{Status: 200, Date: t0, Age: MaxDelta}},
+		{"Age with a sign ignored", []string{"Age: +5"}, Response{Status: 200, Date: t0}},
 		{"first Date", []string{"Date: " + date(t0-1), "Date: " + date(t0-2)}, Response{Status: 200, Date: t0 - 1}},
 		{"ETag alone is a validator", []string{`ETag: W/"v"`}, Response{Status: 200, Date: t0, HasValidator: true}},
 		{"Last-Modified alone is a validator", []string{"Last-Modified: x"}, Response{Status: 200, Date: t0, LastModified: "x", HasValidator: true}},
