@@ -139,10 +139,8 @@ func RequestNoCache[H Header](cc Directives, h H) bool {
 	if len(cc) > 0 {
 		return false
 	}
-	for _, v := range h.Values("Pragma") {
-		if strings.Contains(strings.ToLower(v), "no-cache") {
-			return true
-		}
-	}
-	return false
+	// Pragma's directives have Cache-Control's syntax (RFC 9111 5.4), so
+	// x-no-cache or a quoted "no-cache" is not one.
+	var buf [4]Directive
+	return ParseDirectives(buf[:0], h.Values("Pragma")).Has("no-cache")
 }

@@ -195,6 +195,8 @@ func TestRequestNoCache(t *testing.T) {
 		{"Pragma without Cache-Control", []string{"Pragma: No-Cache"}, true, []string{"Pragma"}},
 		{"Pragma among others", []string{"Pragma: x", "Pragma: y, no-cache"}, true, []string{"Pragma"}},
 		{"neither", []string{"Pragma: x"}, false, []string{"Pragma"}},
+		{"a longer token is not no-cache", []string{"Pragma: x-no-cache-y"}, false, []string{"Pragma"}},
+		{"nor is a quoted value", []string{`Pragma: x="a, no-cache"`}, false, []string{"Pragma"}},
 	} {
 		h := header(tc.lines...)
 		var read []string
