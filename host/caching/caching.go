@@ -73,6 +73,10 @@ type Cache struct {
 	revalidating sync.Map
 	background   sync.WaitGroup
 
+	// revalidations in flight for a client, by stored entry
+	// (*cache.Entry → *revalidation): concurrent ones collapse.
+	revalidations sync.Map
+
 	stats counters
 
 	requestMemo policy.Memo // CacheRequest's

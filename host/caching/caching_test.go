@@ -137,6 +137,79 @@ func TestConcurrentMissesCollapse(t *testing.T) {
 	assert.Equal(t, int64(1), o.hits.Load(), "50 concurrent misses, one origin request")
 }
 
+// TestConcurrentRevalidationsCollapse: requests that find one stored
+// response stale while its revalidation is in flight wait for it and are
+// answered from the refreshed entry.
+func TestConcurrentRevalidationsCollapse(t *testing.T) {
+	f := newFixture(t)
+	var conditional atomic.Int64
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=1")
+		w.Header().Set("ETag", `"v1"`)
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			conditional.Add(1)
+			time.Sleep(300 * time.Millisecond) // the others arrive meanwhile
+			w.WriteHeader(304)
+			return
+		}
+		fmt.Fprint(w, "the body")
+	})
+	f.do(t, "GET", o.URL+"/hot")
+	time.Sleep(1100 * time.Millisecond) // stale: max-age=1
+	var wg sync.WaitGroup
+	bodies := make([]string, 20)
+	for i := range bodies {
+		wg.Go(func() { _, bodies[i] = f.do(t, "GET", o.URL+"/hot") })
+	}
+	wg.Wait()
+	for _, b := range bodies {
+		assert.Equal(t, "the body", b)
+	}
+	// One, or two when a request looked the entry up just before the
+	// refresh and joined just after (see revalidate); twenty without
+	// collapsing.
+	assert.LessOrEqual(t, conditional.Load(), int64(2), "20 concurrent revalidations, one conditional request")
+	assert.Equal(t, int64(1), o.hits.Load()-conditional.Load(), "and no other fetch")
+}
+
+// TestAWaiterThatAskedForNoCacheRevalidatesAlone: a request whose own
+// no-cache forces a revalidation is not answered by another request's,
+// even when it waited for it.
+func TestAWaiterThatAskedForNoCacheRevalidatesAlone(t *testing.T) {
+	f := newFixture(t)
+	var conditional atomic.Int64
+	arrived, release := make(chan struct{}), make(chan struct{})
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=1")
+		w.Header().Set("ETag", `"v1"`)
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			if conditional.Add(1) == 1 {
+				close(arrived)
+				<-release
+			}
+			w.WriteHeader(304)
+			return
+		}
+		fmt.Fprint(w, "the body")
+	})
+	f.do(t, "GET", o.URL+"/hot")
+	time.Sleep(1100 * time.Millisecond) // stale: max-age=1
+	var wg sync.WaitGroup
+	wg.Go(func() { f.do(t, "GET", o.URL+"/hot") })
+	<-arrived
+	var status string
+	wg.Go(func() {
+		resp, body := f.do(t, "GET", o.URL+"/hot", "Cache-Control", "no-cache")
+		assert.Equal(t, "the body", body)
+		status = resp.Header.Get("Cache-Status")
+	})
+	time.Sleep(50 * time.Millisecond) // let it join the revalidation in flight
+	close(release)
+	wg.Wait()
+	assert.Equal(t, int64(2), conditional.Load(), "the no-cache request sent its own")
+	assert.Equal(t, "test; fwd=miss; stored", status, "answered by its own revalidation's 304")
+}
+
 // TestAWaiterThatGivesUpClaimsNoStore: a miss that stops waiting for a
 // slow filler fetches alone and may not store; the decider is not asked,
 // so no Cache-Status says "stored" for it.

@@ -15,6 +15,10 @@ import (
 type exchange struct {
 	*http1.Exchange
 	chain http1.Header
+	// waited says the request has waited for another's revalidation
+	// once: if the refreshed response still needs the origin for it (its
+	// own no-cache), it revalidates alone rather than wait again.
+	waited bool
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -32,7 +36,7 @@ func takeExchange(ex *http1.Exchange) *exchange {
 
 // release returns x to the pool.
 func (x *exchange) release() {
-	x.Exchange = nil
+	x.Exchange, x.waited = nil, false
 	x.chain.Reset()
 	exchanges.Put(x)
 }

@@ -27,7 +27,8 @@ import (
 
 // rules is a Decider written in Go with just enough of RFC 9111 for the
 // mechanism's tests: GET and HEAD use the cache, PURGE purges, max-age is
-// the lifetime, stale responses are revalidated (or served while
+// the lifetime, a request's no-cache revalidates, stale responses are
+// revalidated (or served while
 // revalidating, or on error, as their Cache-Control says), no-store is
 // not stored. Cache-Status says what it decided. fail makes every
 // decision fail.
@@ -102,6 +103,10 @@ func (r *rules) CacheLookup(ex *http1.Exchange, t policy.CacheTimes, m *policy.M
 	h := ex.Response.Header()
 	age := t.Now.Sub(t.Response)
 	h.Set("Age", strconv.Itoa(int(age/time.Second)))
+	if ex.Request.Header.HasToken("Cache-Control", "no-cache") && h.Has("ETag") {
+		h.Set("Cache-Status", "test; fwd=request")
+		return policy.CacheLookupDecision{Action: policy.CacheRevalidate}, nil
+	}
 	if age < maxAge(h) {
 		h.Set("Cache-Status", "test; hit")
 		return policy.CacheLookupDecision{Action: policy.CacheFresh}, nil

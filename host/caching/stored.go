@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"wasmhttpd/host/cache"
@@ -191,12 +192,35 @@ func conditional(out *proxy.Outbound, e *cache.Entry) {
 // revalidate asks the upstream whether e is still good, and answers the
 // client from e (refreshed) on 304, from the new response otherwise, or
 // from stale when the upstream fails and the decider allowed it.
+// Concurrent revalidations of e collapse into one: the others wait for its
+// outcome, and a 304 the decider stored answers them from the refreshed
+// entry — a hot response going stale costs the origin one conditional
+// request, not one per request in flight meanwhile. (A request that looked
+// e up just before the refresh and reaches here after the revalidation
+// ended revalidates e once more: harmless, and rare.)
 func (c *Cache) revalidate(ex *exchange, out *proxy.Outbound, key string, e *cache.Entry, stale *fallback, store bool) {
-	c.stats.revalidations.Add(1)
 	w := ex.Response
 	// The decider's view of the stored response was for this request's
 	// lookup; the answer starts afresh.
 	unloadStored(w)
+	r, first := c.joinRevalidation(e)
+	if !first && !ex.waited {
+		ex.waited = true
+		if refreshed := r.wait(); refreshed != nil {
+			if done, _ := c.serveStored(ex, out, key, refreshed, false, store); done {
+				return
+			}
+		}
+		// It failed, the origin sent a new response, or this request
+		// needs one of its own: revalidate alone, as before.
+	}
+	if first {
+		defer func() {
+			c.revalidations.Delete(e)
+			r.end(nil)
+		}()
+	}
+	c.stats.revalidations.Add(1)
 	conditional(out, e)
 	resp, t := c.fetchOrStale(ex, out, stale)
 	if resp == nil {
@@ -205,11 +229,54 @@ func (c *Cache) revalidate(ex *exchange, out *proxy.Outbound, key string, e *cac
 	defer resp.Close()
 	if resp.Status == 304 {
 		c.stats.revalidated.Add(1)
-		c.refresh(ex, key, e, resp.Header, t, store)
+		refreshed, ok := c.applyNotModified(ex, key, e, resp.Header, t, store)
+		if first && refreshed != e {
+			r.end(refreshed)
+		}
+		if ok {
+			c.sendRefreshed(ex, refreshed)
+		}
 		return
 	}
 	c.stats.misses.Add(1)
 	c.relay(ex, out, resp, storeSink{key: key, allowed: store}, t)
+}
+
+// revalidation is one revalidation of a stored response in flight, which
+// other requests for it wait on.
+type revalidation struct {
+	done      chan struct{}
+	once      sync.Once
+	refreshed *cache.Entry // the entry a 304 refreshed, when it was stored
+}
+
+// joinRevalidation returns the revalidation of e in flight, first when
+// the caller is to carry it out (and end it).
+func (c *Cache) joinRevalidation(e *cache.Entry) (r *revalidation, first bool) {
+	if inFlight, ok := c.revalidations.Load(e); ok {
+		return inFlight.(*revalidation), false
+	}
+	r = &revalidation{done: make(chan struct{})}
+	if inFlight, loaded := c.revalidations.LoadOrStore(e, r); loaded {
+		return inFlight.(*revalidation), false
+	}
+	return r, true
+}
+
+// end publishes the outcome, once: the refreshed entry, or nil when there
+// is none to serve the waiters.
+func (r *revalidation) end(refreshed *cache.Entry) {
+	r.once.Do(func() {
+		r.refreshed = refreshed
+		close(r.done)
+	})
+}
+
+// wait returns the outcome. The wait is bounded by the revalidating
+// request's own upstream timeouts.
+func (r *revalidation) wait() *cache.Entry {
+	<-r.done
+	return r.refreshed
 }
 
 // serverError is a status stale-if-error covers (RFC 5861 4).
@@ -236,13 +303,9 @@ func (c *Cache) serveStale(ex *exchange, stale *fallback) bool {
 	return true
 }
 
-// refresh applies a 304 to e and answers the client with e's body and
-// the refreshed fields.
-func (c *Cache) refresh(ex *exchange, key string, e *cache.Entry, update *http1.Header, t cache.Times, store bool) {
-	e, ok := c.applyNotModified(ex, key, e, update, t, store)
-	if !ok {
-		return
-	}
+// sendRefreshed answers the client with e's body and the refreshed
+// fields applyNotModified left in ex.Response.
+func (c *Cache) sendRefreshed(ex *exchange, e *cache.Entry) {
 	ex.Response.SetStatus(e.Status)
 	if !c.sendStored(ex, e) {
 		ex.Response.Header().Reset()
