@@ -210,6 +210,100 @@ func TestAWaiterThatAskedForNoCacheRevalidatesAlone(t *testing.T) {
 	assert.Equal(t, "test; fwd=miss; stored", status, "answered by its own revalidation's 304")
 }
 
+// TestRevalidationWaitersDoNotWaitForTheRelay: when the origin answers a
+// revalidation with a new response, the requests waiting for it go on at
+// once, not when its body has been relayed (which a slow origin or a slow
+// client may make last for minutes).
+func TestRevalidationWaitersDoNotWaitForTheRelay(t *testing.T) {
+	f := newFixture(t)
+	var conditional atomic.Int64
+	arrived, release := make(chan struct{}), make(chan struct{})
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=0")
+		switch {
+		case r.Header.Get("If-None-Match") == "":
+			w.Header().Set("ETag", `"v1"`)
+			fmt.Fprint(w, "the body")
+		case conditional.Add(1) == 1:
+			// A new response, whose body is slow to come.
+			w.Header().Set("ETag", `"v2"`)
+			w.Header().Set("Content-Length", "10")
+			fmt.Fprint(w, "new ")
+			w.(http.Flusher).Flush()
+			close(arrived)
+			<-release
+			fmt.Fprint(w, "body!!")
+		default:
+			w.Header().Set("ETag", `"v1"`)
+			w.WriteHeader(304)
+		}
+	})
+	f.do(t, "GET", o.URL+"/slow") // stored, stale at once: max-age=0
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var once sync.Once
+	defer once.Do(func() { close(release) })
+	wg.Go(func() {
+		_, body := f.do(t, "GET", o.URL+"/slow")
+		assert.Equal(t, "new body!!", body)
+	})
+	<-arrived
+	answered := make(chan string)
+	wg.Go(func() {
+		_, body := f.do(t, "GET", o.URL+"/slow")
+		answered <- body
+	})
+	select {
+	case body := <-answered:
+		assert.Equal(t, "the body", body, "its own revalidation's 304")
+	case <-time.After(10 * time.Second):
+		once.Do(func() { close(release) })
+		<-answered
+		t.Fatal("the waiter was held until the other request's body had been relayed")
+	}
+}
+
+// TestRevalidationWaitersFallBackToStaleAtOnce: when the revalidation a
+// request waited for failed at the upstream, the waiter answers with its
+// own stale-if-error fallback rather than try the failing origin again.
+func TestRevalidationWaitersFallBackToStaleAtOnce(t *testing.T) {
+	f := newFixture(t)
+	var conditional atomic.Int64
+	arrived, release := make(chan struct{}), make(chan struct{})
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") == "" {
+			w.Header().Set("Cache-Control", "max-age=0, stale-if-error")
+			w.Header().Set("ETag", `"v1"`)
+			fmt.Fprint(w, "kept")
+			return
+		}
+		if conditional.Add(1) == 1 {
+			close(arrived)
+			<-release
+		}
+		w.WriteHeader(503)
+	})
+	f.do(t, "GET", o.URL+"/down") // stored, stale at once: max-age=0
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, body := f.do(t, "GET", o.URL+"/down")
+		assert.Equal(t, "kept", body)
+	})
+	<-arrived
+	var body, status string
+	wg.Go(func() {
+		var resp *http.Response
+		resp, body = f.do(t, "GET", o.URL+"/down")
+		status = resp.Header.Get("Cache-Status")
+	})
+	time.Sleep(50 * time.Millisecond) // let it join the revalidation in flight
+	close(release)
+	wg.Wait()
+	assert.Equal(t, "kept", body)
+	assert.Equal(t, "test; fwd=stale", status, "as the decider saw it at its lookup")
+	assert.Equal(t, int64(1), conditional.Load(), "the failing origin was asked once")
+}
+
 // TestAWaiterThatGivesUpClaimsNoStore: a miss that stops waiting for a
 // slow filler fetches alone and may not store; the decider is not asked,
 // so no Cache-Status says "stored" for it.
