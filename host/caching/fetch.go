@@ -25,32 +25,46 @@ type storeSink struct {
 // fetch forwards a miss and relays the answer, storing it when the
 // decider allows; stale, when not nil, answers if the upstream fails.
 func (c *Cache) fetch(ex *exchange, out *proxy.Outbound, sink storeSink, stale *fallback) {
-	resp, t := c.fetchOrStale(ex, out, stale)
-	if resp == nil {
+	resp, t, err := c.send(out)
+	if c.answeredFailure(ex, out, stale, resp, err) {
 		return
 	}
 	defer resp.Close()
 	c.relay(ex, out, resp, sink, t)
 }
 
-// fetchOrStale sends out and returns the response and the exchange's
-// times; or, when the upstream fails (an error, or a 500, 502, 503 or
-// 504) it answers the client itself — with stale if the decider allowed
-// it, else with the failure — and returns nil.
-func (c *Cache) fetchOrStale(ex *exchange, out *proxy.Outbound, stale *fallback) (*proxy.Response, cache.Times) {
+// send sends out and returns the response and the exchange's times.
+func (c *Cache) send(out *proxy.Outbound) (*proxy.Response, cache.Times, error) {
 	sent := time.Now()
 	resp, err := c.proxy.Fetch(out)
+	if err != nil {
+		return nil, cache.Times{}, err
+	}
+	return resp, cache.Times{Request: sent, Response: time.Now()}, nil
+}
+
+// upstreamFailed reports what stale-if-error covers: an error, or a 500,
+// 502, 503 or 504 (RFC 5861 4).
+func upstreamFailed(resp *proxy.Response, err error) bool {
+	return err != nil || serverError(resp.Status)
+}
+
+// answeredFailure answers the client itself when the upstream failed —
+// with stale if the decider allowed it, else with the error — and
+// reports true then (having closed resp). A 5xx with no stale to serve
+// instead is the caller's to relay.
+func (c *Cache) answeredFailure(ex *exchange, out *proxy.Outbound, stale *fallback, resp *proxy.Response, err error) bool {
 	if err != nil {
 		if !c.serveStale(ex, stale) {
 			c.proxy.Fail(ex.Exchange, out, err)
 		}
-		return nil, cache.Times{}
+		return true
 	}
 	if serverError(resp.Status) && c.serveStale(ex, stale) {
 		resp.Close()
-		return nil, cache.Times{}
+		return true
 	}
-	return resp, cache.Times{Request: sent, Response: time.Now()}
+	return false
 }
 
 // relay sends a fetched response to the client, asking the decider first

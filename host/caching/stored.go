@@ -195,9 +195,13 @@ func conditional(out *proxy.Outbound, e *cache.Entry) {
 // Concurrent revalidations of e collapse into one: the others wait for its
 // outcome, and a 304 the decider stored answers them from the refreshed
 // entry — a hot response going stale costs the origin one conditional
-// request, not one per request in flight meanwhile. (A request that looked
-// e up just before the refresh and reaches here after the revalidation
-// ended revalidates e once more: harmless, and rare.)
+// request, not one per request in flight meanwhile; a failing origin
+// answers them with their stale-if-error fallback, when they have one.
+// The outcome is published as soon as it is known, not once this
+// request's answer has been sent: a slow client or a long body holds
+// no one else. (A request that looked e up just before the refresh and
+// reaches here after the revalidation ended revalidates e once more:
+// harmless, and rare.)
 func (c *Cache) revalidate(ex *exchange, out *proxy.Outbound, key string, e *cache.Entry, stale *fallback, store bool) {
 	w := ex.Response
 	// The decider's view of the stored response was for this request's
@@ -206,32 +210,42 @@ func (c *Cache) revalidate(ex *exchange, out *proxy.Outbound, key string, e *cac
 	r, first := c.joinRevalidation(e)
 	if !first && !ex.waited {
 		ex.waited = true
-		if refreshed := r.wait(); refreshed != nil {
+		refreshed, failed := r.wait()
+		switch {
+		case refreshed != nil:
 			if done, _ := c.serveStored(ex, out, key, refreshed, false, store); done {
 				return
 			}
+		case failed && c.serveStale(ex, stale):
+			return
 		}
-		// It failed, the origin sent a new response, or this request
-		// needs one of its own: revalidate alone, as before.
+		// It failed with no stale to serve here, the origin sent a new
+		// response, or this request needs one of its own: revalidate
+		// alone, as before.
 	}
 	if first {
-		defer func() {
-			c.revalidations.Delete(e)
-			r.end(nil)
-		}()
+		// On every return, and on a panic, too: no waiter waits forever.
+		defer c.endRevalidation(e, r, nil, false)
 	}
 	c.stats.revalidations.Add(1)
 	conditional(out, e)
-	resp, t := c.fetchOrStale(ex, out, stale)
-	if resp == nil {
+	resp, t, err := c.send(out)
+	if first && (err != nil || resp.Status != 304) {
+		c.endRevalidation(e, r, nil, upstreamFailed(resp, err))
+	}
+	if c.answeredFailure(ex, out, stale, resp, err) {
 		return
 	}
 	defer resp.Close()
 	if resp.Status == 304 {
 		c.stats.revalidated.Add(1)
 		refreshed, ok := c.applyNotModified(ex, key, e, resp.Header, t, store)
-		if first && refreshed != e {
-			r.end(refreshed)
+		if first {
+			stored := refreshed
+			if stored == e {
+				stored = nil // not stored: nothing to answer the waiters
+			}
+			c.endRevalidation(e, r, stored, false)
 		}
 		if ok {
 			c.sendRefreshed(ex, refreshed)
@@ -248,6 +262,7 @@ type revalidation struct {
 	done      chan struct{}
 	once      sync.Once
 	refreshed *cache.Entry // the entry a 304 refreshed, when it was stored
+	failed    bool         // the upstream failed (stale-if-error's case)
 }
 
 // joinRevalidation returns the revalidation of e in flight, first when
@@ -263,20 +278,22 @@ func (c *Cache) joinRevalidation(e *cache.Entry) (r *revalidation, first bool) {
 	return r, true
 }
 
-// end publishes the outcome, once: the refreshed entry, or nil when there
-// is none to serve the waiters.
-func (r *revalidation) end(refreshed *cache.Entry) {
+// endRevalidation publishes r's outcome, once, and lets the next
+// revalidation of e start: the refreshed entry, or nil when there is
+// none to serve the waiters, and whether the upstream failed.
+func (c *Cache) endRevalidation(e *cache.Entry, r *revalidation, refreshed *cache.Entry, failed bool) {
 	r.once.Do(func() {
-		r.refreshed = refreshed
+		c.revalidations.CompareAndDelete(e, r)
+		r.refreshed, r.failed = refreshed, failed
 		close(r.done)
 	})
 }
 
 // wait returns the outcome. The wait is bounded by the revalidating
 // request's own upstream timeouts.
-func (r *revalidation) wait() *cache.Entry {
+func (r *revalidation) wait() (refreshed *cache.Entry, failed bool) {
 	<-r.done
-	return r.refreshed
+	return r.refreshed, r.failed
 }
 
 // serverError is a status stale-if-error covers (RFC 5861 4).
