@@ -304,6 +304,54 @@ func TestRevalidationWaitersFallBackToStaleAtOnce(t *testing.T) {
 	assert.Equal(t, int64(1), conditional.Load(), "the failing origin was asked once")
 }
 
+// TestARevalidationWaiterWhoseRefreshedEntryWasPurgedFetches: a waiter
+// that finds the refreshed entry gone (a PURGE came in between) is a
+// miss, as any request that finds its entry's body gone is; it does not
+// revalidate the purged entry, which has no body to serve either.
+func TestARevalidationWaiterWhoseRefreshedEntryWasPurgedFetches(t *testing.T) {
+	f := newFixture(t)
+	var conditional atomic.Int64
+	arrived, release := make(chan struct{}), make(chan struct{})
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"v1"`)
+		if r.Header.Get("If-None-Match") == "" {
+			w.Header().Set("Cache-Control", "max-age=0")
+			fmt.Fprint(w, "the body")
+			return
+		}
+		if conditional.Add(1) == 1 {
+			close(arrived)
+			<-release
+		}
+		w.Header().Set("Cache-Control", "max-age=60") // the refreshed entry is fresh
+		w.WriteHeader(304)
+	})
+	f.do(t, "GET", o.URL+"/purged") // stored, stale at once: max-age=0
+	var lookups atomic.Int64
+	f.rules.onLookup = func(ex *http1.Exchange) {
+		// The waiter's second lookup, of the refreshed entry.
+		if ex.Request.Header.Has("X-Waiter") && lookups.Add(1) == 2 {
+			f.store.Invalidate(o.URL + "/purged") // the default key: o.URL is lower-case
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, body := f.do(t, "GET", o.URL+"/purged")
+		assert.Equal(t, "the body", body)
+	})
+	<-arrived
+	var resp *http.Response
+	var body string
+	wg.Go(func() { resp, body = f.do(t, "GET", o.URL+"/purged", "X-Waiter", "1") })
+	time.Sleep(50 * time.Millisecond) // let it join the revalidation in flight
+	close(release)
+	wg.Wait()
+	require.Equal(t, int64(2), lookups.Load(), "the waiter looked up the refreshed entry")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "the body", body)
+	assert.Equal(t, int64(1), conditional.Load(), "fetched, not revalidated")
+}
+
 // TestAWaiterThatGivesUpClaimsNoStore: a miss that stops waiting for a
 // slow filler fetches alone and may not store; the decider is not asked,
 // so no Cache-Status says "stored" for it.

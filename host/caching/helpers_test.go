@@ -37,6 +37,9 @@ type rules struct {
 	failOpen bool
 	noPurge  bool
 	refresh  bool // GETs store without looking up
+	// onLookup, when set, runs as CacheLookup begins: what happens
+	// between a lookup and the answer.
+	onLookup func(*http1.Exchange)
 
 	mu    sync.Mutex
 	memos map[string][]*policy.Memo // by hook, each Memo the cache handed it
@@ -100,6 +103,9 @@ func maxAge(h *http1.Header) time.Duration {
 
 func (r *rules) CacheLookup(ex *http1.Exchange, t policy.CacheTimes, m *policy.Memo) (policy.CacheLookupDecision, error) {
 	r.memo("lookup", m)
+	if r.onLookup != nil {
+		r.onLookup(ex)
+	}
 	h := ex.Response.Header()
 	age := t.Now.Sub(t.Response)
 	h.Set("Age", strconv.Itoa(int(age/time.Second)))
