@@ -213,15 +213,21 @@ func (c *Cache) revalidate(ex *exchange, out *proxy.Outbound, key string, e *cac
 		refreshed, failed := r.wait()
 		switch {
 		case refreshed != nil:
-			if done, _ := c.serveStored(ex, out, key, refreshed, false, store); done {
-				return
+			// Answered, or revalidated again when this request needs
+			// the origin itself (its own no-cache); otherwise the
+			// refreshed entry cannot answer (a PURGE took its body, the
+			// decider said miss) and e, older, cannot either: a miss.
+			done, stale := c.serveStored(ex, out, key, refreshed, false, store)
+			if !done {
+				c.stats.misses.Add(1)
+				c.fetch(ex, out, storeSink{key: key, allowed: store}, stale)
 			}
+			return
 		case failed && c.serveStale(ex, stale):
 			return
 		}
-		// It failed with no stale to serve here, the origin sent a new
-		// response, or this request needs one of its own: revalidate
-		// alone, as before.
+		// It failed with no stale to serve here, or the origin sent a
+		// new response: revalidate alone, as before.
 	}
 	if first {
 		// On every return, and on a panic, too: no waiter waits forever.
