@@ -210,6 +210,49 @@ func TestAWaiterThatAskedForNoCacheRevalidatesAlone(t *testing.T) {
 	assert.Equal(t, "test; fwd=miss; stored", status, "answered by its own revalidation's 304")
 }
 
+// TestAResponseWithNoLifetimeIsRevalidatedPerRequest: a stored response
+// its decider gave no freshness lifetime (max-age=0) is validated for
+// every request, as its origin asked, so its concurrent revalidations do
+// not wait for one another — they could not share the outcome, and the
+// wait would only double their latency.
+func TestAResponseWithNoLifetimeIsRevalidatedPerRequest(t *testing.T) {
+	f := newFixture(t)
+	var conditional atomic.Int64
+	arrived, second, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=0")
+		w.Header().Set("ETag", `"v1"`)
+		if r.Header.Get("If-None-Match") == "" {
+			fmt.Fprint(w, "the body")
+			return
+		}
+		switch conditional.Add(1) {
+		case 1:
+			close(arrived)
+			<-release
+		case 2:
+			close(second)
+		}
+		w.WriteHeader(304)
+	})
+	f.do(t, "GET", o.URL+"/always") // stored, stale at once: max-age=0
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(release)
+	get := func() {
+		_, body := f.do(t, "GET", o.URL+"/always")
+		assert.Equal(t, "the body", body)
+	}
+	wg.Go(get)
+	<-arrived
+	wg.Go(get)
+	select {
+	case <-second:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second request waited for the first's revalidation")
+	}
+}
+
 // TestRevalidationWaitersDoNotWaitForTheRelay: when the origin answers a
 // revalidation with a new response, the requests waiting for it go on at
 // once, not when its body has been relayed (which a slow origin or a slow
