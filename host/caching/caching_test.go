@@ -262,7 +262,7 @@ func TestRevalidationWaitersDoNotWaitForTheRelay(t *testing.T) {
 	var conditional atomic.Int64
 	arrived, release := make(chan struct{}), make(chan struct{})
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "max-age=0")
+		w.Header().Set("Cache-Control", "max-age=1")
 		switch {
 		case r.Header.Get("If-None-Match") == "":
 			w.Header().Set("ETag", `"v1"`)
@@ -281,7 +281,8 @@ func TestRevalidationWaitersDoNotWaitForTheRelay(t *testing.T) {
 			w.WriteHeader(304)
 		}
 	})
-	f.do(t, "GET", o.URL+"/slow") // stored, stale at once: max-age=0
+	f.do(t, "GET", o.URL+"/slow")
+	time.Sleep(1100 * time.Millisecond) // stale: max-age=1
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var once sync.Once
@@ -315,7 +316,7 @@ func TestRevalidationWaitersFallBackToStaleAtOnce(t *testing.T) {
 	arrived, release := make(chan struct{}), make(chan struct{})
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("If-None-Match") == "" {
-			w.Header().Set("Cache-Control", "max-age=0, stale-if-error")
+			w.Header().Set("Cache-Control", "max-age=1, stale-if-error")
 			w.Header().Set("ETag", `"v1"`)
 			fmt.Fprint(w, "kept")
 			return
@@ -326,7 +327,8 @@ func TestRevalidationWaitersFallBackToStaleAtOnce(t *testing.T) {
 		}
 		w.WriteHeader(503)
 	})
-	f.do(t, "GET", o.URL+"/down") // stored, stale at once: max-age=0
+	f.do(t, "GET", o.URL+"/down")
+	time.Sleep(1100 * time.Millisecond) // stale: max-age=1
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		_, body := f.do(t, "GET", o.URL+"/down")
@@ -358,7 +360,7 @@ func TestARevalidationWaiterWhoseRefreshedEntryWasPurgedFetches(t *testing.T) {
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", `"v1"`)
 		if r.Header.Get("If-None-Match") == "" {
-			w.Header().Set("Cache-Control", "max-age=0")
+			w.Header().Set("Cache-Control", "max-age=1")
 			fmt.Fprint(w, "the body")
 			return
 		}
@@ -369,7 +371,8 @@ func TestARevalidationWaiterWhoseRefreshedEntryWasPurgedFetches(t *testing.T) {
 		w.Header().Set("Cache-Control", "max-age=60") // the refreshed entry is fresh
 		w.WriteHeader(304)
 	})
-	f.do(t, "GET", o.URL+"/purged") // stored, stale at once: max-age=0
+	f.do(t, "GET", o.URL+"/purged")
+	time.Sleep(1100 * time.Millisecond) // stale: max-age=1
 	var lookups atomic.Int64
 	f.rules.onLookup = func(ex *http1.Exchange) {
 		// The waiter's second lookup, of the refreshed entry.

@@ -197,6 +197,8 @@ func conditional(out *proxy.Outbound, e *cache.Entry) {
 // entry — a hot response going stale costs the origin one conditional
 // request, not one per request in flight meanwhile; a failing origin
 // answers them with their stale-if-error fallback, when they have one.
+// (A response given no lifetime, validated for every request, is not
+// shared: see joinRevalidation.)
 // The outcome is published as soon as it is known, not once this
 // request's answer has been sent: a slow client or a long body holds
 // no one else. (A request that looked e up just before the refresh and
@@ -208,7 +210,7 @@ func (c *Cache) revalidate(ex *exchange, out *proxy.Outbound, key string, e *cac
 	// lookup; the answer starts afresh.
 	unloadStored(w)
 	r, first := c.joinRevalidation(e)
-	if !first && !ex.waited {
+	if r != nil && !first && !ex.waited {
 		ex.waited = true
 		refreshed, failed := r.wait()
 		switch {
@@ -272,8 +274,14 @@ type revalidation struct {
 }
 
 // joinRevalidation returns the revalidation of e in flight, first when
-// the caller is to carry it out (and end it).
+// the caller is to carry it out (and end it); nil when e's revalidations
+// are not shared: one the decider gave no freshness lifetime (max-age=0,
+// say) is validated for every request, as its origin asked, so waiting
+// for another's would only double the wait.
 func (c *Cache) joinRevalidation(e *cache.Entry) (r *revalidation, first bool) {
+	if e.Freshness.Lifetime <= 0 {
+		return nil, false
+	}
 	if inFlight, ok := c.revalidations.Load(e); ok {
 		return inFlight.(*revalidation), false
 	}
