@@ -197,12 +197,11 @@ func conditional(out *proxy.Outbound, e *cache.Entry) {
 // entry — a hot response going stale costs the origin one conditional
 // request, not one per request in flight meanwhile; a failing origin
 // answers them with their stale-if-error fallback, when they have one.
-// (A response given no lifetime, validated for every request, is not
-// shared: see joinRevalidation.)
 // The outcome is published as soon as it is known, not once this
-// request's answer has been sent: a slow client or a long body holds
-// no one else. (A request that looked e up just before the refresh and
-// reaches here after the revalidation ended revalidates e once more:
+// request's answer has been sent: a slow client or a long body holds no
+// one else. (A response given no lifetime is not shared: see
+// joinRevalidation. A request that looked e up just before the refresh
+// and reaches here after the revalidation ended revalidates e once more:
 // harmless, and rare.)
 func (c *Cache) revalidate(ex *exchange, out *proxy.Outbound, key string, e *cache.Entry, stale *fallback, store bool) {
 	w := ex.Response
