@@ -218,10 +218,10 @@ func (c *Cache) revalidate(ex *exchange, out *proxy.Outbound, key string, e *cac
 			// the origin itself (its own no-cache); otherwise the
 			// refreshed entry cannot answer (a PURGE took its body, the
 			// decider said miss) and e, older, cannot either: a miss.
-			done, stale := c.serveStored(ex, out, key, refreshed, false, store)
+			done, refreshedStale := c.serveStored(ex, out, key, refreshed, false, store)
 			if !done {
 				c.stats.misses.Add(1)
-				c.fetch(ex, out, storeSink{key: key, allowed: store}, stale)
+				c.fetch(ex, out, storeSink{key: key, allowed: store}, refreshedStale)
 			}
 			return
 		case failed && c.serveStale(ex, stale):
