@@ -154,8 +154,7 @@ func TestConcurrentRevalidationsCollapse(t *testing.T) {
 		}
 		fmt.Fprint(w, "the body")
 	})
-	f.do(t, "GET", o.URL+"/hot")
-	time.Sleep(1100 * time.Millisecond) // stale: max-age=1
+	storeStale(t, f, o.URL+"/hot")
 	var wg sync.WaitGroup
 	bodies := make([]string, 20)
 	for i := range bodies {
@@ -177,36 +176,25 @@ func TestConcurrentRevalidationsCollapse(t *testing.T) {
 // even when it waited for it.
 func TestAWaiterThatAskedForNoCacheRevalidatesAlone(t *testing.T) {
 	f := newFixture(t)
-	var conditional atomic.Int64
-	arrived, release := make(chan struct{}), make(chan struct{})
+	held := newHeldConditionals()
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=1")
 		w.Header().Set("ETag", `"v1"`)
 		if r.Header.Get("If-None-Match") == `"v1"` {
-			if conditional.Add(1) == 1 {
-				close(arrived)
-				<-release
-			}
+			held.hold()
 			w.WriteHeader(304)
 			return
 		}
 		fmt.Fprint(w, "the body")
 	})
-	f.do(t, "GET", o.URL+"/hot")
-	time.Sleep(1100 * time.Millisecond) // stale: max-age=1
-	var wg sync.WaitGroup
-	wg.Go(func() { f.do(t, "GET", o.URL+"/hot") })
-	<-arrived
+	storeStale(t, f, o.URL+"/hot")
 	var status string
-	wg.Go(func() {
+	held.during(func() { f.do(t, "GET", o.URL+"/hot") }, func() {
 		resp, body := f.do(t, "GET", o.URL+"/hot", "Cache-Control", "no-cache")
 		assert.Equal(t, "the body", body)
 		status = resp.Header.Get("Cache-Status")
 	})
-	time.Sleep(50 * time.Millisecond) // let it join the revalidation in flight
-	close(release)
-	wg.Wait()
-	assert.Equal(t, int64(2), conditional.Load(), "the no-cache request sent its own")
+	assert.Equal(t, int64(2), held.count.Load(), "the no-cache request sent its own")
 	assert.Equal(t, "test; fwd=miss; stored", status, "answered by its own revalidation's 304")
 }
 
@@ -281,8 +269,7 @@ func TestRevalidationWaitersDoNotWaitForTheRelay(t *testing.T) {
 			w.WriteHeader(304)
 		}
 	})
-	f.do(t, "GET", o.URL+"/slow")
-	time.Sleep(1100 * time.Millisecond) // stale: max-age=1
+	storeStale(t, f, o.URL+"/slow")
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var once sync.Once
@@ -312,8 +299,7 @@ func TestRevalidationWaitersDoNotWaitForTheRelay(t *testing.T) {
 // own stale-if-error fallback rather than try the failing origin again.
 func TestRevalidationWaitersFallBackToStaleAtOnce(t *testing.T) {
 	f := newFixture(t)
-	var conditional atomic.Int64
-	arrived, release := make(chan struct{}), make(chan struct{})
+	held := newHeldConditionals()
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("If-None-Match") == "" {
 			w.Header().Set("Cache-Control", "max-age=1, stale-if-error")
@@ -321,32 +307,22 @@ func TestRevalidationWaitersFallBackToStaleAtOnce(t *testing.T) {
 			fmt.Fprint(w, "kept")
 			return
 		}
-		if conditional.Add(1) == 1 {
-			close(arrived)
-			<-release
-		}
+		held.hold()
 		w.WriteHeader(503)
 	})
-	f.do(t, "GET", o.URL+"/down")
-	time.Sleep(1100 * time.Millisecond) // stale: max-age=1
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	storeStale(t, f, o.URL+"/down")
+	var body, status string
+	held.during(func() {
 		_, body := f.do(t, "GET", o.URL+"/down")
 		assert.Equal(t, "kept", body)
-	})
-	<-arrived
-	var body, status string
-	wg.Go(func() {
+	}, func() {
 		var resp *http.Response
 		resp, body = f.do(t, "GET", o.URL+"/down")
 		status = resp.Header.Get("Cache-Status")
 	})
-	time.Sleep(50 * time.Millisecond) // let it join the revalidation in flight
-	close(release)
-	wg.Wait()
 	assert.Equal(t, "kept", body)
 	assert.Equal(t, "test; fwd=stale", status, "as the decider saw it at its lookup")
-	assert.Equal(t, int64(1), conditional.Load(), "the failing origin was asked once")
+	assert.Equal(t, int64(1), held.count.Load(), "the failing origin was asked once")
 }
 
 // TestARevalidationWaiterWhoseRefreshedEntryWasPurgedFetches: a waiter
@@ -355,8 +331,7 @@ func TestRevalidationWaitersFallBackToStaleAtOnce(t *testing.T) {
 // revalidate the purged entry, which has no body to serve either.
 func TestARevalidationWaiterWhoseRefreshedEntryWasPurgedFetches(t *testing.T) {
 	f := newFixture(t)
-	var conditional atomic.Int64
-	arrived, release := make(chan struct{}), make(chan struct{})
+	held := newHeldConditionals()
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", `"v1"`)
 		if r.Header.Get("If-None-Match") == "" {
@@ -364,15 +339,11 @@ func TestARevalidationWaiterWhoseRefreshedEntryWasPurgedFetches(t *testing.T) {
 			fmt.Fprint(w, "the body")
 			return
 		}
-		if conditional.Add(1) == 1 {
-			close(arrived)
-			<-release
-		}
+		held.hold()
 		w.Header().Set("Cache-Control", "max-age=60") // the refreshed entry is fresh
 		w.WriteHeader(304)
 	})
-	f.do(t, "GET", o.URL+"/purged")
-	time.Sleep(1100 * time.Millisecond) // stale: max-age=1
+	storeStale(t, f, o.URL+"/purged")
 	var lookups atomic.Int64
 	f.rules.onLookup = func(ex *http1.Exchange) {
 		// The waiter's second lookup, of the refreshed entry.
@@ -380,22 +351,16 @@ func TestARevalidationWaiterWhoseRefreshedEntryWasPurgedFetches(t *testing.T) {
 			f.store.Invalidate(o.URL + "/purged") // the default key: o.URL is lower-case
 		}
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		_, body := f.do(t, "GET", o.URL+"/purged")
-		assert.Equal(t, "the body", body)
-	})
-	<-arrived
 	var resp *http.Response
 	var body string
-	wg.Go(func() { resp, body = f.do(t, "GET", o.URL+"/purged", "X-Waiter", "1") })
-	time.Sleep(50 * time.Millisecond) // let it join the revalidation in flight
-	close(release)
-	wg.Wait()
+	held.during(func() {
+		_, body := f.do(t, "GET", o.URL+"/purged")
+		assert.Equal(t, "the body", body)
+	}, func() { resp, body = f.do(t, "GET", o.URL+"/purged", "X-Waiter", "1") })
 	require.Equal(t, int64(2), lookups.Load(), "the waiter looked up the refreshed entry")
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "the body", body)
-	assert.Equal(t, int64(1), conditional.Load(), "fetched, not revalidated")
+	assert.Equal(t, int64(1), held.count.Load(), "fetched, not revalidated")
 }
 
 // TestAWaiterThatGivesUpClaimsNoStore: a miss that stops waiting for a
@@ -726,4 +691,49 @@ func TestDecisionsAreKeptWhereTheyHold(t *testing.T) {
 	assert.NotSame(t, lookups[0], lookups[2], "another stored response")
 	assert.NotSame(t, lookups[3], lookups[4], "the revalidated response is a new one")
 	assert.NotSame(t, requests[0], lookups[0])
+}
+
+// heldConditionals counts an origin's conditional requests and holds the
+// first until release is closed, so that other requests can come while a
+// revalidation is in flight.
+type heldConditionals struct {
+	count            atomic.Int64
+	arrived, release chan struct{}
+}
+
+func newHeldConditionals() *heldConditionals {
+	return &heldConditionals{arrived: make(chan struct{}), release: make(chan struct{})}
+}
+
+// hold counts a conditional request, holding the first, and returns the
+// count.
+func (h *heldConditionals) hold() int64 {
+	n := h.count.Add(1)
+	if n == 1 {
+		close(h.arrived)
+		<-h.release
+	}
+	return n
+}
+
+// during runs leader, and once its revalidation is held at the origin,
+// waiter; it gives the waiter time to join the revalidation in flight
+// (microseconds, given a fifth of a second on a loaded machine), lets the
+// origin answer, and waits for both.
+func (h *heldConditionals) during(leader, waiter func()) {
+	var wg sync.WaitGroup
+	wg.Go(leader)
+	<-h.arrived
+	wg.Go(waiter)
+	time.Sleep(200 * time.Millisecond)
+	close(h.release)
+	wg.Wait()
+}
+
+// storeStale fetches url through f, so that it is stored, and waits until
+// it is stale (its origin says max-age=1).
+func storeStale(t *testing.T, f *fixture, url string) {
+	t.Helper()
+	f.do(t, "GET", url)
+	time.Sleep(1100 * time.Millisecond)
 }
