@@ -363,6 +363,35 @@ func TestARevalidationWaiterWhoseRefreshedEntryWasPurgedFetches(t *testing.T) {
 	assert.Equal(t, int64(1), held.count.Load(), "fetched, not revalidated")
 }
 
+// TestARevalidatedEntryPurgedMeanwhileIsAMiss: a PURGE that takes the
+// stored response while its revalidation's 304 is being applied leaves
+// no body to send: the request is fetched anew, not failed.
+func TestARevalidatedEntryPurgedMeanwhileIsAMiss(t *testing.T) {
+	f := newFixture(t)
+	var conditional atomic.Int64
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=1")
+		w.Header().Set("ETag", `"v1"`)
+		if r.Header.Get("If-None-Match") != "" {
+			conditional.Add(1)
+			w.WriteHeader(304)
+			return
+		}
+		fmt.Fprint(w, "the body")
+	})
+	storeStale(t, f, o.URL+"/gone")
+	f.rules.onStore = func(ex *http1.Exchange) {
+		if ex.Response.Status() == 304 {
+			f.store.Invalidate(o.URL + "/gone")
+		}
+	}
+	resp, body := f.do(t, "GET", o.URL+"/gone")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "the body", body)
+	assert.Equal(t, int64(1), conditional.Load())
+	assert.Equal(t, int64(3), o.hits.Load(), "stored, revalidated, fetched again")
+}
+
 // TestAWaiterThatGivesUpClaimsNoStore: a miss that stops waiting for a
 // slow filler fetches alone and may not store; the decider is not asked,
 // so no Cache-Status says "stored" for it.

@@ -40,6 +40,8 @@ type rules struct {
 	// onLookup, when set, runs as CacheLookup begins: what happens
 	// between a lookup and the answer.
 	onLookup func(*http1.Exchange)
+	// onStore, when set, runs as CacheStore begins.
+	onStore func(*http1.Exchange)
 
 	mu    sync.Mutex
 	memos map[string][]*policy.Memo // by hook, each Memo the cache handed it
@@ -129,6 +131,9 @@ func (r *rules) CacheLookup(ex *http1.Exchange, t policy.CacheTimes, m *policy.M
 }
 
 func (r *rules) CacheStore(ex *http1.Exchange, t policy.CacheTimes) (policy.CacheStoreDecision, error) {
+	if r.onStore != nil {
+		r.onStore(ex)
+	}
 	h := ex.Response.Header()
 	if ex.Request.Method != "GET" || h.HasToken("Cache-Control", "no-store") {
 		h.Set("Cache-Status", "test; fwd=miss")

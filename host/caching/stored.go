@@ -254,8 +254,14 @@ func (c *Cache) revalidate(ex *exchange, out *proxy.Outbound, key string, e *cac
 			}
 			c.endRevalidation(e, r, stored, false)
 		}
-		if ok {
-			c.sendRefreshed(ex, refreshed)
+		if ok && !c.sendRefreshed(ex, refreshed) {
+			// A PURGE or an eviction took the body meanwhile: a miss,
+			// fetched without the validators, which name what is gone.
+			resp.Close()
+			out.Header.Del("If-None-Match")
+			out.Header.Del("If-Modified-Since")
+			c.stats.misses.Add(1)
+			c.fetch(ex, out, storeSink{key: key, allowed: store}, nil)
 		}
 		return
 	}
@@ -334,13 +340,11 @@ func (c *Cache) serveStale(ex *exchange, stale *fallback) bool {
 }
 
 // sendRefreshed answers the client with e's body and the refreshed
-// fields applyNotModified left in ex.Response.
-func (c *Cache) sendRefreshed(ex *exchange, e *cache.Entry) {
+// fields applyNotModified left in ex.Response; it reports false, having
+// sent nothing and cleared the fields, when the body has left the store.
+func (c *Cache) sendRefreshed(ex *exchange, e *cache.Entry) bool {
 	ex.Response.SetStatus(e.Status)
-	if !c.sendStored(ex, e) {
-		ex.Response.Header().Reset()
-		ex.Response.Error(502, "the stored response vanished while it was revalidated")
-	}
+	return c.sendStored(ex, e)
 }
 
 // applyNotModified merges a 304's fields into e's (RFC 9111 4.3.4) in
