@@ -28,7 +28,8 @@
 //     response says public, must-revalidate or s-maxage; not 206 or
 //     Vary: *; only with an explicit lifetime (s-maxage, max-age,
 //     Expires), public, or a heuristically cacheable status; never when it
-//     could neither be fresh nor be revalidated.
+//     could neither be fresh nor be revalidated. A no-cache response is
+//     recorded with no lifetime: it is validated for every request.
 //   - Serving: the age of RFC 9111 4.2.3 against the lifetime of 4.2.1
 //     (s-maxage, max-age, Expires, else the heuristic). Fresh responses are
 //     served with Age; the request's no-cache (or Pragma: no-cache),
@@ -236,6 +237,13 @@ func (p *policy) Store(req guest.Request, resp guest.Response, t cache.Times) bo
 	s := &p.stored
 	rfc9111.ReadResponse(s, code, resp.Header(), t.Response.Unix())
 	life, _ := s.FreshnessLifetime(p.cfg.Shared, p.cfg.HeuristicFraction, p.maxHeuristic)
+	if s.CC.Has("no-cache") {
+		// Never served without the origin's say (RFC 9111 5.2.2.4), so
+		// never fresh: recorded with no lifetime, the host validates it
+		// for every request rather than share a revalidation whose
+		// outcome Lookup would send to the origin again.
+		life = 0
+	}
 	reason := p.refusal(req, resp, s, code, revalidated)
 	if reason == "" && life == 0 && !s.HasValidator {
 		reason = "never fresh, no validator"

@@ -109,6 +109,8 @@ func TestStore(t *testing.T) {
 		{"max-age past ten years is recorded as ten years", "GET", nil, 200, []string{"Cache-Control: max-age=99999999999, stale-if-error=4000000000"}, true, [3]int64{cache.MaxLifetime, 0, cache.MaxLifetime}, ""},
 		{"expires in 9999 is recorded as ten years", "GET", nil, 200, []string{"Date: " + date(t0), "Expires: Fri, 31 Dec 9999 23:59:59 GMT"}, true, [3]int64{cache.MaxLifetime, 0, 0}, ""},
 		{"stale windows", "GET", nil, 200, []string{"Cache-Control: max-age=10, stale-while-revalidate=30, stale-if-error=600"}, true, [3]int64{10, 30, 600}, ""},
+		{"no-cache is recorded with no lifetime", "GET", nil, 200, []string{"Cache-Control: no-cache, max-age=60", "ETag: \"v\""}, true, [3]int64{0, 0, 0}, ""},
+		{"no-cache without a validator is never of use", "GET", nil, 200, []string{"Cache-Control: no-cache, max-age=60"}, false, [3]int64{}, "never fresh, no validator"},
 		{"must-revalidate drops the stale windows", "GET", nil, 200, []string{"Cache-Control: max-age=10, must-revalidate, stale-if-error=600"}, true, [3]int64{10, 0, 0}, ""},
 		{"no-store", "GET", nil, 200, []string{"Cache-Control: no-store, max-age=60"}, false, [3]int64{}, "no-store"},
 		{"private in a shared cache", "GET", nil, 200, []string{"Cache-Control: private, max-age=60"}, false, [3]int64{}, "private"},
