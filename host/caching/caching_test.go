@@ -125,13 +125,7 @@ func TestConcurrentMissesCollapse(t *testing.T) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		fmt.Fprint(w, strings.Repeat("x", 10000))
 	})
-	var wg sync.WaitGroup
-	bodies := make([]string, 50)
-	for i := range bodies {
-		wg.Go(func() { _, bodies[i] = f.do(t, "GET", o.URL+"/busy") })
-	}
-	wg.Wait()
-	for _, b := range bodies {
+	for _, b := range f.getConcurrently(t, o.URL+"/busy", 50) {
 		assert.Len(t, b, 10000)
 	}
 	assert.Equal(t, int64(1), o.hits.Load(), "50 concurrent misses, one origin request")
@@ -142,26 +136,11 @@ func TestConcurrentMissesCollapse(t *testing.T) {
 // answered from the refreshed entry.
 func TestConcurrentRevalidationsCollapse(t *testing.T) {
 	f := newFixture(t)
-	var conditional atomic.Int64
-	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "max-age=1")
-		w.Header().Set("ETag", `"v1"`)
-		if r.Header.Get("If-None-Match") == `"v1"` {
-			conditional.Add(1)
-			time.Sleep(300 * time.Millisecond) // the others arrive meanwhile
-			w.WriteHeader(304)
-			return
-		}
-		fmt.Fprint(w, "the body")
+	o, conditional := revalidatedOrigin(t, func() {
+		time.Sleep(300 * time.Millisecond) // the others arrive meanwhile
 	})
 	storeStale(t, f, o.URL+"/hot")
-	var wg sync.WaitGroup
-	bodies := make([]string, 20)
-	for i := range bodies {
-		wg.Go(func() { _, bodies[i] = f.do(t, "GET", o.URL+"/hot") })
-	}
-	wg.Wait()
-	for _, b := range bodies {
+	for _, b := range f.getConcurrently(t, o.URL+"/hot", 20) {
 		assert.Equal(t, "the body", b)
 	}
 	// One, or two when a request looked the entry up just before the
@@ -177,16 +156,7 @@ func TestConcurrentRevalidationsCollapse(t *testing.T) {
 func TestAWaiterThatAskedForNoCacheRevalidatesAlone(t *testing.T) {
 	f := newFixture(t)
 	held := newHeldConditionals()
-	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "max-age=1")
-		w.Header().Set("ETag", `"v1"`)
-		if r.Header.Get("If-None-Match") == `"v1"` {
-			held.hold()
-			w.WriteHeader(304)
-			return
-		}
-		fmt.Fprint(w, "the body")
-	})
+	o, _ := revalidatedOrigin(t, func() { held.hold() })
 	storeStale(t, f, o.URL+"/hot")
 	var status string
 	held.during(func() { f.do(t, "GET", o.URL+"/hot") }, func() {
@@ -368,17 +338,7 @@ func TestARevalidationWaiterWhoseRefreshedEntryWasPurgedFetches(t *testing.T) {
 // no body to send: the request is fetched anew, not failed.
 func TestARevalidatedEntryPurgedMeanwhileIsAMiss(t *testing.T) {
 	f := newFixture(t)
-	var conditional atomic.Int64
-	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "max-age=1")
-		w.Header().Set("ETag", `"v1"`)
-		if r.Header.Get("If-None-Match") != "" {
-			conditional.Add(1)
-			w.WriteHeader(304)
-			return
-		}
-		fmt.Fprint(w, "the body")
-	})
+	o, conditional := revalidatedOrigin(t, nil)
 	storeStale(t, f, o.URL+"/gone")
 	f.rules.onStore = func(ex *http1.Exchange) {
 		if ex.Response.Status() == 304 {
@@ -757,6 +717,38 @@ func (h *heldConditionals) during(leader, waiter func()) {
 	time.Sleep(200 * time.Millisecond)
 	close(h.release)
 	wg.Wait()
+}
+
+// getConcurrently GETs url n times at once and returns the bodies.
+func (f *fixture) getConcurrently(t *testing.T, url string, n int) []string {
+	var wg sync.WaitGroup
+	bodies := make([]string, n)
+	for i := range bodies {
+		wg.Go(func() { _, bodies[i] = f.do(t, "GET", url) })
+	}
+	wg.Wait()
+	return bodies
+}
+
+// revalidatedOrigin serves "the body" with max-age=1 and ETag "v1", and
+// answers a conditional request 304 after onConditional, when set; it
+// counts the conditional requests.
+func revalidatedOrigin(t *testing.T, onConditional func()) (*origin, *atomic.Int64) {
+	var conditional atomic.Int64
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=1")
+		w.Header().Set("ETag", `"v1"`)
+		if r.Header.Get("If-None-Match") == "" {
+			fmt.Fprint(w, "the body")
+			return
+		}
+		conditional.Add(1)
+		if onConditional != nil {
+			onConditional()
+		}
+		w.WriteHeader(304)
+	})
+	return o, &conditional
 }
 
 // storeStale fetches url through f, so that it is stored, and waits until
