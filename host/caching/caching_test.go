@@ -136,7 +136,7 @@ func TestConcurrentMissesCollapse(t *testing.T) {
 // answered from the refreshed entry.
 func TestConcurrentRevalidationsCollapse(t *testing.T) {
 	f := newFixture(t)
-	o, conditional := revalidatedOrigin(t, func() {
+	o, conditional := revalidatedOrigin(t, "max-age=1", func(int64) {
 		time.Sleep(300 * time.Millisecond) // the others arrive meanwhile
 	})
 	storeStale(t, f, o.URL+"/hot")
@@ -156,7 +156,7 @@ func TestConcurrentRevalidationsCollapse(t *testing.T) {
 func TestAWaiterThatAskedForNoCacheRevalidatesAlone(t *testing.T) {
 	f := newFixture(t)
 	held := newHeldConditionals()
-	o, _ := revalidatedOrigin(t, func() { held.hold() })
+	o, _ := revalidatedOrigin(t, "max-age=1", func(int64) { held.hold() })
 	storeStale(t, f, o.URL+"/hot")
 	var status string
 	held.during(func() { f.do(t, "GET", o.URL+"/hot") }, func() {
@@ -175,23 +175,15 @@ func TestAWaiterThatAskedForNoCacheRevalidatesAlone(t *testing.T) {
 // wait would only double their latency.
 func TestAResponseWithNoLifetimeIsRevalidatedPerRequest(t *testing.T) {
 	f := newFixture(t)
-	var conditional atomic.Int64
 	arrived, second, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "max-age=0")
-		w.Header().Set("ETag", `"v1"`)
-		if r.Header.Get("If-None-Match") == "" {
-			fmt.Fprint(w, "the body")
-			return
-		}
-		switch conditional.Add(1) {
+	o, _ := revalidatedOrigin(t, "max-age=0", func(n int64) {
+		switch n {
 		case 1:
 			close(arrived)
 			<-release
 		case 2:
 			close(second)
 		}
-		w.WriteHeader(304)
 	})
 	f.do(t, "GET", o.URL+"/always") // stored, stale at once: max-age=0
 	var wg sync.WaitGroup
@@ -338,7 +330,7 @@ func TestARevalidationWaiterWhoseRefreshedEntryWasPurgedFetches(t *testing.T) {
 // no body to send: the request is fetched anew, not failed.
 func TestARevalidatedEntryPurgedMeanwhileIsAMiss(t *testing.T) {
 	f := newFixture(t)
-	o, conditional := revalidatedOrigin(t, nil)
+	o, conditional := revalidatedOrigin(t, "max-age=1", nil)
 	storeStale(t, f, o.URL+"/gone")
 	f.rules.onStore = func(ex *http1.Exchange) {
 		if ex.Response.Status() == 304 {
@@ -730,21 +722,21 @@ func (f *fixture) getConcurrently(t *testing.T, url string, n int) []string {
 	return bodies
 }
 
-// revalidatedOrigin serves "the body" with max-age=1 and ETag "v1", and
-// answers a conditional request 304 after onConditional, when set; it
-// counts the conditional requests.
-func revalidatedOrigin(t *testing.T, onConditional func()) (*origin, *atomic.Int64) {
+// revalidatedOrigin serves "the body" with Cache-Control cc and ETag
+// "v1", and answers a conditional request 304 after onConditional, when
+// set, is given its count; it counts the conditional requests.
+func revalidatedOrigin(t *testing.T, cc string, onConditional func(n int64)) (*origin, *atomic.Int64) {
 	var conditional atomic.Int64
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "max-age=1")
+		w.Header().Set("Cache-Control", cc)
 		w.Header().Set("ETag", `"v1"`)
 		if r.Header.Get("If-None-Match") == "" {
 			fmt.Fprint(w, "the body")
 			return
 		}
-		conditional.Add(1)
+		n := conditional.Add(1)
 		if onConditional != nil {
-			onConditional()
+			onConditional(n)
 		}
 		w.WriteHeader(304)
 	})
