@@ -8,22 +8,29 @@ import (
 
 var errTruncated = errors.New("truncated")
 
-// readU64 reads an unsigned LEB128 of at most 64 bits at p[pos] and
-// returns it with the position after it.
-func readU64(p []byte, pos int) (uint64, int, error) {
-	var v uint64
-	for shift := uint(0); shift < 64; shift += 7 {
+// readLEB128 reads the groups of a LEB128 at p[pos] whose bits start
+// below maxBits, and returns them with the number of bits read, the last
+// byte, and the position after it.
+func readLEB128(p []byte, pos int, maxBits uint) (v uint64, bits uint, last byte, next int, err error) {
+	for shift := uint(0); shift < maxBits; shift += 7 {
 		if pos >= len(p) {
-			return 0, 0, errTruncated
+			return 0, 0, 0, 0, errTruncated
 		}
 		b := p[pos]
 		pos++
 		v |= uint64(b&0x7f) << shift
 		if b < 0x80 {
-			return v, pos, nil
+			return v, shift + 7, b, pos, nil
 		}
 	}
-	return 0, 0, errors.New("integer encoding too long")
+	return 0, 0, 0, 0, errors.New("integer encoding too long")
+}
+
+// readU64 reads an unsigned LEB128 of at most 64 bits at p[pos] and
+// returns it with the position after it.
+func readU64(p []byte, pos int) (uint64, int, error) {
+	v, _, _, pos, err := readLEB128(p, pos, 64)
+	return v, pos, err
 }
 
 // readU32 is readU64 for a 32-bit value.
@@ -99,26 +106,18 @@ func skipBlockType(p []byte, pos int) (int, error) {
 // readS33 reads a signed 33-bit LEB128 of at most 5 bytes, bit 32 the
 // sign, as wazero does.
 func readS33(p []byte, pos int) (int64, int, error) {
-	var v uint64
-	for shift := uint(0); shift < 35; shift += 7 {
-		if pos >= len(p) {
-			return 0, 0, errTruncated
-		}
-		b := p[pos]
-		pos++
-		v |= uint64(b&0x7f) << shift
-		if b < 0x80 {
-			if b&0x40 != 0 {
-				v |= ^uint64(0) << (shift + 7)
-			}
-			v &= 1<<33 - 1
-			if v&(1<<32) != 0 {
-				return int64(v) - 1<<33, pos, nil
-			}
-			return int64(v), pos, nil
-		}
+	v, bits, last, pos, err := readLEB128(p, pos, 35)
+	if err != nil {
+		return 0, 0, err
 	}
-	return 0, 0, errors.New("integer encoding too long")
+	if last&0x40 != 0 {
+		v |= ^uint64(0) << bits
+	}
+	v &= 1<<33 - 1
+	if v&(1<<32) != 0 {
+		return int64(v) - 1<<33, pos, nil
+	}
+	return int64(v), pos, nil
 }
 
 // skipMemArg skips a memory argument: alignment (whose bit 6 announces a
