@@ -24,6 +24,18 @@ func siteDir(t *testing.T) string {
 	return dir
 }
 
+// parseFails parses text as c.toml in dir, requires the *Error it fails
+// with, checks its key and line, and returns it.
+func parseFails(t *testing.T, dir, text, key string, line int) *Error {
+	t.Helper()
+	_, err := Parse([]byte(text), "c.toml", dir)
+	var cerr *Error
+	require.ErrorAs(t, err, &cerr, text)
+	assert.Equal(t, key, cerr.Key, cerr.Error())
+	assert.Equal(t, line, cerr.Line, cerr.Error())
+	return cerr
+}
+
 // defaultsIn is Default with the paths a file in dir would resolve.
 func defaultsIn(dir string) *Config {
 	want := Default()
@@ -312,14 +324,10 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.toml), "c.toml", siteDir(t))
-			var cerr *Error
-			require.ErrorAs(t, err, &cerr)
-			assert.Equal(t, tt.key, cerr.Key, cerr.Error())
-			assert.Equal(t, tt.line, cerr.Line, cerr.Error())
+			cerr := parseFails(t, siteDir(t), tt.toml, tt.key, tt.line)
 			assert.Equal(t, "c.toml", cerr.File)
 			assert.Contains(t, cerr.Msg, tt.msg)
-			assert.True(t, strings.HasPrefix(err.Error(), "c.toml:"), err.Error())
+			assert.True(t, strings.HasPrefix(cerr.Error(), "c.toml:"), cerr.Error())
 		})
 	}
 }
@@ -618,11 +626,7 @@ pool_size = 3
 		{"[policies.a]\nwasm = \"p.wasm\"\nwsm = 1\n", "policies.a.wsm", 3},
 		{"[wasm]\nmemory_limit = \"1KiB\"\n", "wasm.memory_limit", 2},
 	} {
-		_, err := Parse([]byte(tt.text), "c.toml", dir)
-		var cerr *Error
-		require.ErrorAs(t, err, &cerr, tt.text)
-		assert.Equal(t, tt.key, cerr.Key, cerr.Error())
-		assert.Equal(t, tt.line, cerr.Line, cerr.Error())
+		parseFails(t, dir, tt.text, tt.key, tt.line)
 	}
 }
 

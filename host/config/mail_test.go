@@ -81,13 +81,9 @@ func TestMailErrorsNameKeyAndLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.toml), "c.toml", siteDir(t))
-			var cerr *Error
-			require.ErrorAs(t, err, &cerr)
-			assert.Equal(t, tt.key, cerr.Key, cerr.Error())
-			assert.Equal(t, tt.line, cerr.Line, cerr.Error())
+			cerr := parseFails(t, siteDir(t), tt.toml, tt.key, tt.line)
 			assert.Contains(t, cerr.Msg, tt.msg)
-			assert.NotContains(t, err.Error(), "hunter2", "the password is not repeated")
+			assert.NotContains(t, cerr.Error(), "hunter2", "the password is not repeated")
 		})
 	}
 }

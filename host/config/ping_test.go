@@ -54,11 +54,7 @@ func TestPingErrorsNameKeyAndLine(t *testing.T) {
 		{"unknown key", "[ping]\nport = 12000\n", "ping.port", 2, "unknown key"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.toml), "c.toml", siteDir(t))
-			var cerr *Error
-			require.ErrorAs(t, err, &cerr)
-			assert.Equal(t, tt.key, cerr.Key, cerr.Error())
-			assert.Equal(t, tt.line, cerr.Line, cerr.Error())
+			cerr := parseFails(t, siteDir(t), tt.toml, tt.key, tt.line)
 			assert.Contains(t, cerr.Msg, tt.msg)
 		})
 	}

@@ -19,6 +19,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// withSubject is message() with subject, and its header section.
+func withSubject(t *testing.T, subject string) (*Message, []byte) {
+	t.Helper()
+	m := message()
+	m.Subject = subject
+	data, err := m.Bytes()
+	require.NoError(t, err)
+	head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
+	return m, head
+}
+
 func message() *Message {
 	return &Message{
 		From:    Address{Name: "wasmhttpd", Addr: "ops@example.org"},
@@ -96,11 +107,7 @@ func TestSubjectRoundTrip(t *testing.T) {
 		strings.Repeat("long ascii subject words ", 10),
 		"=?utf-8?q?looks_encoded?=",
 	} {
-		m := message()
-		m.Subject = subject
-		data, err := m.Bytes()
-		require.NoError(t, err)
-		head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
+		m, head := withSubject(t, subject)
 		for line := range bytes.Lines(head) {
 			assert.LessOrEqual(t, len(line), 78+2, "header line too long: %q", line)
 		}
@@ -359,11 +366,7 @@ func TestFoldMakesNoBlankLine(t *testing.T) {
 	// RFC 5322 3.2.2: folding must not leave a line of white space only,
 	// which runs of spaces at a fold would.
 	for _, subject := range []string{"x" + strings.Repeat(" ", 100), strings.Repeat("a ", 30) + strings.Repeat(" ", 90) + "b"} {
-		m := message()
-		m.Subject = subject
-		data, err := m.Bytes()
-		require.NoError(t, err)
-		head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
+		m, head := withSubject(t, subject)
 		for line := range bytes.Lines(head) {
 			assert.NotEmpty(t, bytes.TrimSpace(line), "a blank header line in %q", head)
 		}
